@@ -1,0 +1,101 @@
+"""The one database schema, its version and the migrations that reach it.
+
+Only the collector creates or migrates a database; the viewer calls `check_readable`.
+"""
+
+import sqlite3
+
+# 'cpul' in ASCII: marks the file as ours, so a foreign SQLite file is refused untouched.
+APPLICATION_ID = 0x6370756C
+
+# MIGRATIONS[n] takes a database from user_version n to n + 1.
+_V1 = """
+CREATE TABLE samples (
+    ts  REAL PRIMARY KEY NOT NULL CHECK (ts > 0),
+    cpu REAL NOT NULL CHECK (cpu >= 0 AND cpu <= 100)
+) WITHOUT ROWID;
+CREATE TABLE runs (
+    id       INTEGER PRIMARY KEY,
+    started  REAL NOT NULL,
+    interval REAL NOT NULL CHECK (interval > 0)
+);
+"""
+
+# The minute rule: minute M holds M < ts <= M + 60, so a stamp on a whole minute belongs to the
+# minute before it. CAST truncates, which is floor for positive stamps; f >= ts catches both the
+# exact multiple and a quotient rounded up across a whole number.
+_V2 = """
+ALTER TABLE runs ADD COLUMN pid INTEGER;
+ALTER TABLE runs ADD COLUMN version TEXT;
+ALTER TABLE runs ADD COLUMN stopped REAL;
+CREATE INDEX runs_started ON runs (started);
+CREATE VIEW minute_means AS
+SELECT minute, avg(cpu) AS avg, count(*) AS count
+FROM (
+    SELECT cpu, CASE WHEN f >= ts THEN f - 60 ELSE f END AS minute
+    FROM (SELECT ts, cpu, CAST(ts / 60 AS INTEGER) * 60 AS f FROM samples)
+)
+GROUP BY minute;
+CREATE VIEW sample_intervals AS
+SELECT s.ts, s.cpu, coalesce(
+    (SELECT r.interval FROM runs r WHERE r.started <= s.ts ORDER BY r.started DESC LIMIT 1),
+    (SELECT r.interval FROM runs r ORDER BY r.started LIMIT 1)
+) AS interval
+FROM samples s;
+CREATE VIEW gaps AS
+SELECT prev AS start, ts AS "end", ts - prev AS seconds
+FROM (SELECT ts, interval, lag(ts) OVER (ORDER BY ts) AS prev FROM sample_intervals)
+WHERE ts - prev > 2 * interval;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaError(Exception):
+    """The file is not a cpuload database that this build can use; the message says why."""
+
+
+def read_version(conn: sqlite3.Connection) -> int:
+    """Return the file's schema version, or raise SchemaError without writing anything."""
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise SchemaError(f"not an SQLite database ({exc})") from None
+    if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables):
+        raise SchemaError("an SQLite database of another program, not a cpuload database")
+    if version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"schema version {version} is newer than this cpuload knows ({SCHEMA_VERSION});"
+            " upgrade cpuload"
+        )
+    return int(version)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database to SCHEMA_VERSION in one transaction; return the version it had."""
+    found = read_version(conn)
+    if found == SCHEMA_VERSION:
+        return found
+    if found == 0:
+        # Must precede the first table; lets retention give pages back to the file system.
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for script in MIGRATIONS[found:]:
+            for statement in _statements(script):
+                conn.execute(statement)
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return found
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script; executescript() would commit our open transaction."""
+    return [s.strip() for s in script.split(";\n") if s.strip()]
