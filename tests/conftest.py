@@ -100,7 +100,8 @@ class Child:
         return self.proc.pid
 
     def output(self) -> str:
-        self._log_file.flush()
+        if not self._log_file.closed:
+            self._log_file.flush()
         return self.log.read_text(errors="replace")
 
     def alive(self) -> bool:

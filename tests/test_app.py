@@ -1,0 +1,267 @@
+"""The app in-process through plain WSGI calls: routes, JSON shapes, states, headers, caching."""
+
+import hashlib
+import itertools
+import json
+import re
+import sqlite3
+import wsgiref.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_queries import digest, make_db
+from viewer.app import PAGE_CSP, make_app
+from viewer.cache import Lru
+from viewer.window import Window
+
+NOW = 1_800_000_000.0 + 17.25  # 17.25 s into a minute
+
+
+class Answer:
+    def __init__(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.code = int(status.split()[0])
+        self.headers = {k.lower(): v for k, v in headers}
+        self.body = body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def call(app: Any, url: str, method: str = "GET") -> Answer:
+    environ: dict[str, Any] = {}
+    wsgiref.util.setup_testing_defaults(environ)
+    path, _, query = url.partition("?")
+    environ.update(PATH_INFO=path, QUERY_STRING=query, REQUEST_METHOD=method)
+    got: list[Any] = []
+    chunks = app(environ, lambda status, headers, exc=None: got.extend([status, headers]))
+    body = b"".join(chunks)
+    return Answer(got[0], got[1], body)
+
+
+def hour_db(tmp_path: Path, stop: float = NOW - 2) -> Path:
+    """An hour at 5 s with a 5-minute hole, the newest sample 2 s before NOW."""
+    rows = [(NOW - 2 - 5 * k, float((k * 7) % 100)) for k in range(800)]
+    rows = [(ts, cpu) for ts, cpu in rows if ts <= stop and not NOW - 1800 < ts < NOW - 1500]
+    return make_db(tmp_path / "c.db", rows, [(NOW - 5000, 5.0)])
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return hour_db(tmp_path)
+
+
+def test_page_shows_state_gaps_both_charts_and_the_minute_table(db: Path) -> None:
+    r = call(make_app(db, clock=lambda: NOW), "/")
+    assert r.code == 200 and r.headers["content-type"].startswith("text/html")
+    assert r.text.count("<svg") == 2 and 'class="badge">running<' in r.text
+    assert "Gaps in the window (1)" in r.text and "5 min 05 s" in r.text
+    assert "<details" in r.text and "Minute means (61 minutes" in r.text
+    assert 'name="viewport"' in r.text and "UTC" in r.text
+    assert r.headers["content-security-policy"] == PAGE_CSP
+    assert "<style" not in r.text and ' style="' not in r.text  # the CSP would block them
+    assert not [u for u in _urls(r.text) if u != "http://www.w3.org/2000/svg"]
+
+
+def _urls(text: str) -> list[str]:
+    return re.findall(r"(?:https?:)?//[\w.-]+[^\s\"'<>]*", text)
+
+
+def test_every_answer_carries_the_security_headers(db: Path) -> None:
+    app = make_app(db, clock=lambda: NOW)
+    for url in ("/", "/charts/instant.svg", "/api/samples", "/healthz", "/nope", "/?minutes=0"):
+        r = call(app, url)
+        assert r.headers["x-content-type-options"] == "nosniff", url
+        assert r.headers["referrer-policy"] == "no-referrer", url
+        assert "default-src 'none'" in r.headers["content-security-policy"], url
+        assert r.headers["cache-control"] == "no-cache", url
+    js = call(app, "/static/viewer.js")
+    assert "max-age=31536000" in js.headers["cache-control"]
+
+
+def test_samples_are_those_with_t0_below_ts_at_or_below_t1(tmp_path: Path) -> None:
+    t1 = NOW
+    rows = [(t1 - 60, 1.0), (t1 - 59.9, 2.0), (t1, 3.0), (t1 + 0.1, 4.0)]
+    db = make_db(tmp_path / "c.db", rows, [(t1 - 100, 0.1)])
+    body = call(make_app(db, clock=lambda: t1), "/api/samples?minutes=1").json()
+    assert body["from"] == t1 - 60 and body["to"] == t1 and body["interval"] == 0.1
+    assert body["samples"] == [[t1 - 59.9, 2.0], [t1, 3.0]]
+    assert body["gaps"] == [[t1 - 59.9, t1]]
+
+
+def test_samples_json_lists_gaps_and_streams_large_windows(tmp_path: Path) -> None:
+    start = NOW - 3600
+    rows = [(start + 0.1 * i, 50.0) for i in range(1, 36_000) if not 25_000 <= i < 25_050]
+    db = make_db(tmp_path / "c.db", rows, [(start, 0.1)])
+    r = call(make_app(db, clock=lambda: NOW), "/api/samples?minutes=60")
+    assert "content-length" not in r.headers  # streamed
+    body = r.json()
+    assert len(body["samples"]) == len(rows) and body["samples"][0] == [rows[0][0], 50.0]
+    assert body["gaps"] == [[rows[24_998][0], rows[24_999][0]]]
+
+
+def test_averages_cover_every_minute_of_the_window(db: Path) -> None:
+    body = call(make_app(db, clock=lambda: NOW), "/api/averages?minutes=60").json()
+    minutes = [m for m, _, _ in body["averages"]]
+    assert body["to"] - body["from"] == 3600
+    assert minutes[0] == (NOW - 3600) // 60 * 60 and minutes[-1] == NOW // 60 * 60
+    assert all(b - a == 60 for a, b in itertools.pairwise(minutes)) and len(minutes) == 61
+    full = [e for e in body["averages"] if e[2] == 12]
+    assert full and all(isinstance(e[1], float) for e in full)
+    assert any(e[1] is None and e[2] == 0 for e in body["averages"])  # the hole
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "abc",
+        "0",
+        "1441",
+        "1e3",
+        "+5",
+        "-5",
+        " 5",
+        "5.0",
+        "%EF%BC%90",
+        "60&minutes=60",
+        "0x10",
+        "99999999999999999999",
+    ],
+)
+def test_a_bad_minutes_is_a_400_with_one_plain_line(db: Path, query: str) -> None:
+    app = make_app(db, clock=lambda: NOW)
+    for route in (
+        "/",
+        "/charts/instant.svg",
+        "/charts/average.svg",
+        "/api/samples",
+        "/api/averages",
+    ):
+        r = call(app, f"{route}?minutes={query}")
+        assert r.code == 400, (route, query)
+        assert r.headers["content-type"].startswith("text/plain")
+        assert r.text.count("\n") == 1 and "minutes" in r.text
+
+
+def test_good_minutes_and_unknown_paths(db: Path) -> None:
+    app = make_app(db, clock=lambda: NOW)
+    assert call(app, "/api/samples?minutes=1440").code == 200
+    assert call(app, "/api/samples?minutes=1&other=x").code == 200
+    for url in ("/nope", "/static/../app.py", "/static/x.js", "/charts/other.svg", "/api"):
+        r = call(app, url)
+        assert r.code == 404 and r.text.count("\n") == 1 and "Traceback" not in r.text
+    r = call(app, "/", method="POST")
+    assert r.code == 405 and r.headers["content-type"].startswith("text/plain")
+
+
+def test_health_ok_then_stale(db: Path) -> None:
+    r = call(make_app(db, clock=lambda: NOW), "/healthz")
+    assert r.code == 200 and r.json()["status"] == "ok"
+    assert r.json()["last_sample_age"] == pytest.approx(2.0)
+    r = call(make_app(db, clock=lambda: NOW + 13.1), "/healthz")  # 15.1 s > 3 x 5 s
+    assert r.code == 503 and r.json()["status"] == "stale" and r.json()["reason"]
+
+
+def test_health_and_page_without_a_file(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "missing.db", clock=lambda: NOW)
+    r = call(app, "/healthz")
+    assert r.code == 503 and r.json()["status"] == "no-data"
+    page = call(app, "/")
+    assert page.code == 200 and str(tmp_path / "missing.db") in page.text
+    assert "Is cpuload-collector running?" in page.text and 'class="badge">no data<' in page.text
+    assert call(app, "/charts/instant.svg").code == 200  # axes spanning the window
+    assert call(app, "/api/samples").json()["samples"] == []
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_health_no_samples_yet(tmp_path: Path) -> None:
+    r = call(make_app(make_db(tmp_path / "c.db", []), clock=lambda: NOW), "/healthz")
+    assert r.code == 503 and r.json()["status"] == "no-data"
+
+
+@pytest.mark.parametrize("kind", ["garbage", "newer"])
+def test_an_unreadable_file_is_a_clear_error(tmp_path: Path, kind: str) -> None:
+    db = tmp_path / "c.db"
+    if kind == "garbage":
+        db.write_bytes(b"not a database " * 300)
+    else:
+        make_db(db, [(NOW - 1, 5.0)])
+        with sqlite3.connect(db) as conn:
+            conn.execute("PRAGMA user_version = 99")
+    app = make_app(db, clock=lambda: NOW)
+    health = call(app, "/healthz")
+    assert health.code == 503 and health.json()["status"] == "error" and health.json()["reason"]
+    page = call(app, "/")
+    assert (
+        page.code == 503 and 'class="badge">error<' in page.text and "Traceback" not in page.text
+    )
+    for url in ("/charts/instant.svg", "/api/samples", "/api/averages"):
+        r = call(app, url)
+        assert r.code == 503 and r.text.count("\n") == 1 and "Traceback" not in r.text
+
+
+def test_svg_is_cached_until_a_sample_arrives_or_the_window_moves(db: Path) -> None:
+    cache: Lru[Window] = Lru(8)
+    clock = [NOW]
+    app = make_app(db, clock=lambda: clock[0], cache=cache)
+    first = call(app, "/charts/instant.svg").body
+    clock[0] += 0.5  # still inside the same 5 s step
+    assert call(app, "/charts/instant.svg").body == first and call(app, "/").code == 200
+    assert (cache.hits, cache.misses) == (2, 1)
+    clock[0] += 5  # the collector has stopped, yet the empty tail grows
+    assert call(app, "/charts/instant.svg").body != first and cache.misses == 2
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO samples VALUES (?, ?)", (clock[0] - 1, 99.0))
+    assert call(app, "/charts/instant.svg").body != first and cache.misses == 3
+
+
+def test_a_burst_of_requests_leaves_the_file_byte_identical(db: Path) -> None:
+    before = digest(db)
+    app = make_app(db, clock=lambda: NOW)
+    for minutes in (1, 15, 60, 360, 1440):
+        for url in (
+            "/",
+            "/charts/instant.svg",
+            "/charts/average.svg",
+            "/api/samples",
+            "/api/averages",
+            "/healthz",
+        ):
+            assert call(app, f"{url}?minutes={minutes}").code == 200
+    assert digest(db) == before
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def test_the_readmes_worked_example(tmp_path: Path) -> None:
+    """Window 12:00:40-12:03:40 at 5 s, the collector stopped from 12:01:10 to 12:02:40."""
+    m = 1_800_000_000.0  # "12:00"
+    rows = [(m + 5 * i, 20.0) for i in range(1, 13)] + [(m + 65, 30.0), (m + 70, 50.0)]
+    rows += [(m + 160 + 5 * i, 10.0) for i in range(13)]
+    db = make_db(tmp_path / "c.db", rows, [(m - 600, 5.0)])
+    app = make_app(db, clock=lambda: m + 220)
+    samples = call(app, "/api/samples?minutes=3").json()
+    assert len(samples["samples"]) == 4 + 2 + 13
+    assert samples["gaps"] == [[m + 70, m + 160]]
+    averages = call(app, "/api/averages?minutes=3").json()["averages"]
+    assert averages == [[m, 20.0, 12], [m + 60, 40.0, 2], [m + 120, 10.0, 5], [m + 180, 10.0, 8]]
+    svg = call(app, "/charts/average.svg?minutes=3").text
+    points = json.loads(
+        re.findall(r"<metadata[^>]*>(.*?)</metadata>", svg)[0].replace("&quot;", '"')
+    )
+    assert [p[0] for p in points["points"]] == [m + 90, m + 150, m + 210]
+    assert svg.count('class="dot reactive tooltip-trigger"') == 3  # three lone points
+
+
+def test_static_files_are_the_two_own_files_and_refer_nowhere_else(db: Path) -> None:
+    app = make_app(db, clock=lambda: NOW)
+    js, css = call(app, "/static/viewer.js"), call(app, "/static/viewer.css")
+    assert js.headers["content-type"].startswith("text/javascript")
+    assert css.headers["content-type"].startswith("text/css")
+    for body in (js.text, css.text):
+        assert not re.findall(r"https?:|//[\w.-]+\.\w|@import|url\(", body)
