@@ -22,8 +22,17 @@ def stamp(tick: int, ratio: Fraction) -> float:
 
 
 def tick_at_or_before(t: float, ratio: Fraction) -> int:
-    """The number of the last tick whose stamp is at or before `t`."""
-    return math.floor(Fraction(t) / ratio)
+    """The number of the last tick whose stamp, as stored, is at or before `t`.
+
+    Compared with the float stamp, not the exact product: stamp(k) can round just below
+    k x interval, and the exact quotient would then answer k - 1 for stamp(k) itself.
+    """
+    k = math.floor(Fraction(t) / ratio)
+    while stamp(k + 1, ratio) <= t:
+        k += 1
+    while stamp(k, ratio) > t:
+        k -= 1
+    return k
 
 
 def minute_of(ts: float) -> int:

@@ -1,0 +1,110 @@
+"""cpuload-collector: the daemon's entry point, from flags to a running loop to an exit code."""
+
+import logging
+import os
+import signal
+import sqlite3
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from threading import Event
+
+from collector import logs
+from collector.backlog import Backlog, day_of_samples
+from collector.lock import LockError, acquire
+from collector.loop import SystemClock, run
+from collector.notify import Notifier
+from collector.sampler import Sampler
+from collector.store import Store, StoreError, busy_ms
+from collector.writer import Writer
+from shared import __version__
+from shared.settings import CollectorSettings, collector_settings
+
+
+class Fatal(Exception):
+    """A reason to exit 1, already worded for the user."""
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
+    """Sample whole-host CPU load every --interval seconds into the SQLite database.
+
+    Flags (each also from the environment; a flag wins):
+      --db PATH            CPULOAD_DB; default $STATE_DIRECTORY/cpuload.db, else
+                           ${XDG_STATE_HOME:-~/.local/state}/cpuload/cpuload.db
+      --interval SECONDS   CPULOAD_INTERVAL; 0.1 to 3600, default 5
+      --retention-days N   CPULOAD_RETENTION_DAYS; 0 keeps everything, default 30
+      --log-level LEVEL    CPULOAD_LOG_LEVEL; debug, info, warning, error; default info
+      --help, --version
+    Also read: NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID (systemd), JOURNAL_STREAM (journald).
+    Exit status: 0 after SIGTERM or SIGINT, 2 on bad usage, 1 on a fatal error (one line on
+    stderr: another collector holds the database, the file is not a cpuload database or has a
+    newer schema, the directory is missing or not writable).
+    """
+    stop = Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    settings = collector_settings(argv, environ)
+    logs.setup(settings.log_level, environ)
+    try:
+        return collect(settings, environ, stop)
+    except Fatal as exc:
+        print(f"{logs.PROG}: error: {exc}", file=sys.stderr)
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        print(f"{logs.PROG}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return 1
+
+
+def collect(settings: CollectorSettings, environ: Mapping[str, str], stop: Event) -> int:
+    """Lock, open, announce, loop until stopped, then close cleanly."""
+    db = Path(os.path.abspath(settings.db))
+    prepare_directory(db, settings.db_is_default)
+    try:
+        lock = acquire(db)
+        store = Store.open(db, busy_ms(settings.interval))
+        run_id = store.begin_run(time.time(), settings.interval, os.getpid(), __version__)
+    except (LockError, StoreError) as exc:
+        raise Fatal(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise Fatal(f"cannot write to {db}: {exc}; check the disk and the file system") from None
+    notifier = Notifier.from_env(environ, os.getpid())
+    line = f"writing {db} every {settings.interval:g} s (pid {os.getpid()})"
+    logs.announce(logging.getLogger("collector"), f"{logs.PROG}: {line}")
+    notifier.ready(line)
+    backlog = Backlog(day_of_samples(settings.interval))
+    writer = Writer(store, backlog, settings.retention_days, settings.interval)
+    try:
+        writer.housekeep()
+        run(Sampler(), writer, notifier, SystemClock(), settings.interval, stop)
+    finally:
+        shutdown(notifier, writer, store, run_id)
+        os.close(lock)
+    return 0
+
+
+def shutdown(notifier: Notifier, writer: Writer, store: Store, run_id: int) -> None:
+    """Tell systemd, write what waits, mark the run stopped, leave the file at rest."""
+    notifier.stopping()
+    writer.close()
+    try:
+        store.end_run(run_id, time.time())
+    except sqlite3.Error as exc:
+        logging.getLogger("collector").warning("could not record the stop: %s", exc)
+    store.close()
+
+
+def prepare_directory(db: Path, is_default: bool) -> None:
+    """Create the default directory (0750); an explicit path's directory must exist."""
+    parent = db.parent
+    if parent.is_dir():
+        return
+    if not is_default:
+        raise Fatal(f"directory {parent} does not exist; create it or give another --db")
+    try:
+        parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Fatal(f"cannot create {parent}: {exc.strerror}; give another --db") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""One collector per database: an flock on `<db>.lock`, with the holder's pid inside."""
+
+import fcntl
+import os
+import time
+from pathlib import Path
+
+
+class LockError(Exception):
+    """Another collector holds the lock, or the lock file cannot be made."""
+
+
+def lock_path(db: Path) -> Path:
+    return db.with_name(db.name + ".lock")
+
+
+def acquire(db: Path) -> int:
+    """Lock `<db>.lock` and return its descriptor, kept open (and locked) until exit.
+
+    flock, not fcntl on the DB file (that fights SQLite's own locks); the kernel drops it when
+    the holder dies, even by SIGKILL, so a stale lock never blocks. The file is never deleted:
+    unlinking a lock file lets two processes lock two different files of the same name.
+    """
+    path = lock_path(db)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    except OSError as exc:
+        raise LockError(
+            f"cannot create the lock file {path}: {exc.strerror};"
+            " make the directory writable for this user or give another --db"
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _read_pid(fd)
+        os.close(fd)
+        raise LockError(
+            f"another cpuload-collector (pid {holder}) is already writing {db};"
+            " stop it first or give this one another --db"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _read_pid(fd: int) -> str:
+    """The holder's pid; it writes it just after locking, so give it a moment, then say so."""
+    for _ in range(50):
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        if text.isdigit():
+            return text
+        time.sleep(0.01)
+    return "unknown"

@@ -1,0 +1,120 @@
+"""The only loop: wait for the next stamp, take a sample, hand it on; everything passed in."""
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from threading import Event
+from typing import Protocol
+
+from shared.timeutil import interval_ratio, stamp, tick_at_or_before
+
+MAX_SLICE = 5.0  # longest single wait, so a clock step is noticed within seconds
+log = logging.getLogger("collector")
+
+
+class Sample(Protocol):
+    def prime(self) -> None: ...
+    def __call__(self) -> float: ...
+
+
+class Notify(Protocol):
+    ping_every: float
+
+    def ping(self) -> None: ...
+    def sampled(self, ts: float, cpu: float) -> None: ...
+
+
+class Clock(Protocol):
+    def wall(self) -> float: ...
+    def mono(self) -> float: ...
+    def wait(self, seconds: float, stop: Event) -> None: ...
+
+
+class SystemClock:
+    """Wall time for stamps; CLOCK_BOOTTIME for windows, since it keeps counting in suspend."""
+
+    def wall(self) -> float:
+        return time.time()
+
+    def mono(self) -> float:
+        return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+    def wait(self, seconds: float, stop: Event) -> None:
+        stop.wait(seconds)
+
+
+@dataclass
+class _State:
+    next_tick: int
+    read_at: float  # mono time of the last counters reading
+    wall: float  # both clocks at the previous wake, to notice a step
+    mono: float
+
+
+def run(
+    sample: Sample,
+    write: Callable[[float, float], None],
+    notify: Notify,
+    clock: Clock,
+    interval: float,
+    stop: Event,
+) -> None:
+    """Sample at every wall-clock multiple of `interval` until `stop` is set."""
+    ratio = interval_ratio(interval)
+    sample.prime()
+    wall, mono = clock.wall(), clock.mono()
+    st = _State(tick_at_or_before(wall, ratio) + 1, mono, wall, mono)
+    while not stop.is_set():
+        notify.ping()
+        wall, mono = clock.wall(), clock.mono()
+        if _stepped(st, wall, mono):
+            st.next_tick = min(st.next_tick, tick_at_or_before(wall, ratio) + 1)
+        st.wall, st.mono = wall, mono
+        remaining = stamp(st.next_tick, ratio) - wall
+        if remaining > 0:
+            clock.wait(min(remaining, notify.ping_every, MAX_SLICE), stop)
+            continue
+        # stamp(k) is a rounded float and may lie just below the exact k x interval, where
+        # tick_at_or_before() still says k - 1: the tick that is due is at least next_tick.
+        tick = max(st.next_tick, tick_at_or_before(wall, ratio))
+        st.next_tick = tick + 1
+        _tick(st, sample, write, notify, clock, interval, stamp(tick, ratio))
+
+
+def _tick(
+    st: _State,
+    sample: Sample,
+    write: Callable[[float, float], None],
+    notify: Notify,
+    clock: Clock,
+    interval: float,
+    ts: float,
+) -> None:
+    """One tick: a sample over the window since the last reading, unless that window is wrong."""
+    window = clock.mono() - st.read_at
+    if window > 2 * interval:
+        # A stall or a suspend: a sample over the whole span would hide it, and several
+        # invented samples would be a lie; prime again and let the gap show.
+        log.warning("no reading for %.1f s (stall or suspend); leaving a gap", window)
+        sample.prime()
+        st.read_at = clock.mono()
+        return
+    if window < interval / 2:
+        return  # just after start: too short a window to mean anything; keep the prime
+    cpu = sample()
+    st.read_at = clock.mono()
+    write(ts, cpu)
+    notify.sampled(ts, cpu)
+
+
+def _stepped(st: _State, wall: float, mono: float) -> bool:
+    """Log a wall-clock step (wall and monotonic disagree beyond NTP's slewing)."""
+    elapsed = mono - st.mono
+    drift = (wall - st.wall) - elapsed
+    if abs(drift) <= 1.0 + 0.001 * elapsed or math.isnan(drift):
+        return False
+    way = "forward" if drift > 0 else "back"
+    log.warning("the wall clock stepped %s by %.1f s; stamps follow the new time", way, abs(drift))
+    return True

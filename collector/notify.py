@@ -1,0 +1,65 @@
+"""sd_notify for systemd: READY, the watchdog pings from the loop, STATUS and STOPPING."""
+
+import math
+import time
+from collections.abc import Callable, Mapping
+
+import sdnotify
+
+STATUS_EVERY = 1.0
+
+
+def watchdog_period(environ: Mapping[str, str], pid: int) -> float:
+    """Seconds between pings: half of WATCHDOG_USEC, or never when it is not ours.
+
+    sdnotify knows nothing of the watchdog, so the variables are read here; WATCHDOG_PID
+    naming another process means the setting was inherited and is not meant for us.
+    """
+    owner = environ.get("WATCHDOG_PID", "")
+    if owner and owner != str(pid):
+        return math.inf
+    try:
+        usec = int(environ.get("WATCHDOG_USEC", ""))
+    except ValueError:
+        return math.inf
+    return usec / 2e6 if usec > 0 else math.inf
+
+
+class Notifier:
+    """Sends state strings through `send`; without NOTIFY_SOCKET they go nowhere, harmlessly."""
+
+    def __init__(
+        self,
+        send: Callable[[str], None],
+        ping_every: float,
+        mono: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.send = send
+        self.ping_every = ping_every
+        self.mono = mono
+        self.status_at = -math.inf
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], pid: int) -> "Notifier":
+        """sdnotify reads NOTIFY_SOCKET itself; the watchdog settings come from `environ`."""
+        return cls(sdnotify.SystemdNotifier().notify, watchdog_period(environ, pid))
+
+    def ready(self, status: str) -> None:
+        self.send(f"READY=1\nSTATUS={status}")
+
+    def ping(self) -> None:
+        """Called by the loop itself, so a stalled loop stops the pings and systemd notices."""
+        if self.ping_every != math.inf:
+            self.send("WATCHDOG=1")
+
+    def sampled(self, ts: float, cpu: float) -> None:
+        """STATUS= with the newest sample, at most about once a second."""
+        now = self.mono()
+        if now - self.status_at < STATUS_EVERY:
+            return
+        self.status_at = now
+        when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(ts))
+        self.send(f"STATUS=newest sample {cpu:.1f} % busy at {when}")
+
+    def stopping(self) -> None:
+        self.send("STOPPING=1\nSTATUS=stopping")

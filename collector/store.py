@@ -1,0 +1,139 @@
+"""Opens the database for writing: refusal checks first, then schema, WAL, inserts, pruning."""
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from shared.schema import SchemaError, migrate, read_version
+
+# Long enough at start and stop to outwait a viewer's short read; short while running, so a
+# locked database delays a tick by a fraction of it rather than stalling the loop.
+OPEN_BUSY_MS = 2000
+CLOSE_BUSY_MS = 500
+
+
+class StoreError(Exception):
+    """The database cannot be used at all; the message says why and what to do."""
+
+
+def busy_ms(interval: float) -> int:
+    """The busy timeout while running: a quarter of the interval, 10 ms to 1 s."""
+    return max(10, min(1000, int(interval * 250)))
+
+
+class Store:
+    """One read-write connection in autocommit mode; every write is one explicit transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, busy_timeout_ms: int) -> "Store":
+        """Check the file (never writing to a refused one), migrate it, switch to WAL."""
+        if path.is_dir():
+            raise StoreError(f"{path} is a directory; give --db the path of a file")
+        _create(path)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=OPEN_BUSY_MS / 1000)
+        try:
+            read_version(conn)
+            migrate(conn)
+            _pragma(conn, "journal_mode = WAL")
+            _pragma(conn, "synchronous = NORMAL")
+            _pragma(conn, f"busy_timeout = {busy_timeout_ms}")
+        except SchemaError as exc:
+            conn.close()
+            raise StoreError(f"{path}: {exc}; choose another --db") from None
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"cannot open {path}: {exc}") from None
+        return cls(conn, path)
+
+    def journal_mode(self) -> str:
+        return str(_pragma(self.conn, "journal_mode"))
+
+    def begin_run(self, started: float, interval: float, pid: int, version: str) -> int:
+        """Record this run; the viewer and gap rules read the interval from here."""
+        cur = self.conn.execute(
+            "INSERT INTO runs (started, interval, pid, version) VALUES (?, ?, ?, ?)",
+            (started, interval, pid, version),
+        )
+        return int(cur.lastrowid or 0)
+
+    def end_run(self, run_id: int, stopped: float) -> None:
+        self.conn.execute("UPDATE runs SET stopped = ? WHERE id = ?", (stopped, run_id))
+
+    def insert(self, rows: Sequence[tuple[float, float]]) -> list[float]:
+        """Write rows in one transaction, never replacing one; return the stamps that collided."""
+        collided: list[float] = []
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for ts, cpu in rows:
+                cur = self.conn.execute(
+                    "INSERT OR IGNORE INTO samples (ts, cpu) VALUES (?, ?)", (ts, cpu)
+                )
+                if cur.rowcount == 0:
+                    collided.append(ts)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        return collided
+
+    def prune(self, before: float, limit: int) -> int:
+        """Delete up to `limit` of the oldest samples stamped before `before`; return how many."""
+        cur = self.conn.execute(
+            "DELETE FROM samples WHERE ts IN"
+            " (SELECT ts FROM samples WHERE ts < ? ORDER BY ts LIMIT ?)",
+            (before, limit),
+        )
+        return cur.rowcount
+
+    def vacuum(self) -> None:
+        """Give free pages back to the file system.
+
+        executescript() steps the pragma to its end; execute() stops after one step, which
+        frees one page (measured with Python 3.11 and SQLite 3.40).
+        """
+        self.conn.executescript("PRAGMA incremental_vacuum")
+
+    def close(self) -> None:
+        """Fold the WAL into the file and rest in rollback mode, so no -wal/-shm is left.
+
+        A read-only viewer in a directory it cannot write can open a rollback-mode file, but not
+        a WAL file whose -shm is gone; if a reader blocks the switch, the file stays in WAL.
+        """
+        with contextlib.suppress(sqlite3.Error):
+            _pragma(self.conn, f"busy_timeout = {CLOSE_BUSY_MS}")
+            _pragma(self.conn, "wal_checkpoint(TRUNCATE)")
+            _pragma(self.conn, "journal_mode = DELETE")
+        self.conn.close()
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+
+
+def _create(path: Path) -> None:
+    """Create a missing file 0640 whatever the umask, so the viewer's group can read it.
+
+    SQLite gives -wal and -shm the database file's mode, so they follow.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot create {path}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, 0o640)
+    finally:
+        os.close(fd)
+
+
+def _pragma(conn: sqlite3.Connection, text: str) -> object:
+    row = conn.execute(f"PRAGMA {text}").fetchone()
+    return row[0] if row else None

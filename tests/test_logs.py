@@ -1,0 +1,67 @@
+"""Log lines: time and level on a terminal, syslog priorities and no time for journald."""
+
+import logging
+import os
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+from collector.logs import _Format, announce
+from tests.conftest import script, wait_for
+
+
+def record(level: int, text: str) -> logging.LogRecord:
+    return logging.LogRecord("collector", level, __file__, 1, text, (), None)
+
+
+def test_a_terminal_line_has_time_level_and_message() -> None:
+    line = _Format(journald=False).format(record(logging.WARNING, "disk full"))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} WARNING disk full", line)
+
+
+def test_a_journald_line_has_a_priority_and_no_time() -> None:
+    fmt = _Format(journald=True)
+    assert fmt.format(record(logging.WARNING, "disk full")) == "<4>disk full"
+    assert fmt.format(record(logging.INFO, "hello")) == "<6>hello"
+    assert fmt.format(record(logging.ERROR, "lost")) == "<3>lost"
+
+
+class ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def test_the_startup_line_is_exact_even_at_log_level_error() -> None:
+    handler = ListHandler()
+    handler.setFormatter(_Format(journald=False))
+    logger = logging.getLogger("collector.test-announce")
+    logger.addHandler(handler)
+    logger.setLevel(logging.ERROR)
+    logger.propagate = False
+    announce(logger, "cpuload-collector: writing /x.db every 5 s (pid 1)")
+    assert handler.lines == ["cpuload-collector: writing /x.db every 5 s (pid 1)"]
+
+
+def test_under_journald_the_process_writes_priorities(
+    tmp_path: Path, base_env: dict[str, str]
+) -> None:
+    argv = [*script("cpuload-collector"), "--db", str(tmp_path / "c.db"), "--interval", "0.5"]
+    # JOURNAL_STREAM must name the child's own stderr (the log file), as systemd's does.
+    log = tmp_path / "journal.log"
+    log.touch()
+    st = os.stat(log)
+    env = {**base_env, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+    with log.open("ab") as out:
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stderr=out)
+    try:
+        wait_for(lambda: "writing" in log.read_text(), 15, "the startup line")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0
+    first = log.read_text().splitlines()[0]
+    assert first.startswith("<6>cpuload-collector: writing ")

@@ -1,0 +1,187 @@
+"""sd_notify on a real AF_UNIX datagram socket: READY, watchdog pings, STATUS, STOPPING."""
+
+import math
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from threading import Event
+
+import pytest
+
+from collector.loop import SystemClock, run
+from collector.notify import Notifier, watchdog_period
+from tests.conftest import Child, script, wait_for
+
+
+class Listener:
+    """A NOTIFY_SOCKET as systemd makes it, at a short path (sun_path holds 108 bytes).
+
+    A thread receives all the time, as systemd does: the kernel queues only ~10 datagrams on
+    an unread socket, and then the sender blocks.
+    """
+
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(dir="/tmp")
+        self.path = f"{self.dir}/n"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.05)
+        self.got: list[tuple[float, str]] = []
+        self.closing = Event()
+        self.thread = threading.Thread(target=self._receive, daemon=True)
+        self.thread.start()
+
+    def _receive(self) -> None:
+        while not self.closing.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            self.got.append((time.monotonic(), data.decode()))
+
+    def since(self, t0: float, t1: float = math.inf) -> list[str]:
+        return [m for t, m in list(self.got) if t0 <= t < t1]
+
+    def all(self, settle: float = 0.1) -> list[str]:
+        time.sleep(settle)
+        return [m for _, m in list(self.got)]
+
+    def close(self) -> None:
+        self.closing.set()
+        self.thread.join(2)
+        self.sock.close()
+        shutil.rmtree(self.dir)
+
+
+@pytest.fixture
+def listener(monkeypatch: pytest.MonkeyPatch) -> Iterator[Listener]:
+    lst = Listener()
+    monkeypatch.setenv("NOTIFY_SOCKET", lst.path)
+    yield lst
+    lst.close()
+
+
+def test_the_watchdog_period_is_half_watchdog_usec_when_meant_for_us() -> None:
+    assert watchdog_period({"WATCHDOG_USEC": "20000000"}, 7) == 10.0
+    assert watchdog_period({"WATCHDOG_USEC": "20000000", "WATCHDOG_PID": "7"}, 7) == 10.0
+    assert watchdog_period({"WATCHDOG_USEC": "20000000", "WATCHDOG_PID": "8"}, 7) == math.inf
+    assert watchdog_period({}, 7) == math.inf
+    assert watchdog_period({"WATCHDOG_USEC": "soon"}, 7) == math.inf
+    assert watchdog_period({"WATCHDOG_USEC": "0"}, 7) == math.inf
+
+
+def test_ready_ping_status_stopping_arrive_on_the_socket(listener: Listener) -> None:
+    now = [100.0]
+    n = Notifier.from_env({"WATCHDOG_USEC": "1000000"}, os.getpid())
+    n.mono = lambda: now[0]
+    n.ready("writing x")
+    n.ping()
+    n.sampled(1_700_000_005.0, 12.34)
+    now[0] += 0.5
+    n.sampled(1_700_000_010.0, 50.0)  # within a second of the last STATUS: not sent
+    now[0] += 0.6
+    n.sampled(1_700_000_015.0, 60.0)
+    n.stopping()
+    got = listener.all()
+    assert got[0] == "READY=1\nSTATUS=writing x"
+    assert got[1] == "WATCHDOG=1"
+    assert got[2].startswith("STATUS=newest sample 12.3 % busy at ")
+    assert got[3].startswith("STATUS=newest sample 60.0 % busy")
+    assert got[4].startswith("STOPPING=1")
+    assert len(got) == 5
+
+
+def test_no_pings_when_the_watchdog_is_another_process_s(listener: Listener) -> None:
+    n = Notifier.from_env({"WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"}, os.getpid())
+    n.ping()
+    assert listener.all() == []
+
+
+class BlockingSampler:
+    """A sampler whose third call blocks until released: the loop stalls, nothing else does."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.blocked = Event()
+        self.release = Event()
+
+    def prime(self) -> None:
+        pass
+
+    def __call__(self) -> float:
+        self.calls += 1
+        if self.calls == 3:
+            self.blocked.set()
+            self.release.wait(10)
+        return 1.0
+
+
+def start_loop(
+    sampler: Callable[[], float], notifier: Notifier, interval: float, stop: Event
+) -> threading.Thread:
+    thread = threading.Thread(
+        target=run,
+        args=(sampler, lambda ts, cpu: None, notifier, SystemClock(), interval, stop),
+    )
+    thread.start()
+    return thread
+
+
+def test_a_long_interval_still_pings_every_half_watchdog_usec(listener: Listener) -> None:
+    notifier = Notifier.from_env({"WATCHDOG_USEC": "200000"}, os.getpid())
+    stop = Event()
+    thread = start_loop(BlockingSampler(), notifier, 3600.0, stop)
+    try:
+        time.sleep(1.0)
+        pings = [m for m in listener.all(0) if m == "WATCHDOG=1"]
+    finally:
+        stop.set()
+        thread.join(3)
+    assert len(pings) >= 4  # every 0.1 s, with wide slack for a noisy machine
+
+
+def test_pings_stop_while_only_the_loop_is_stalled(listener: Listener) -> None:
+    notifier = Notifier.from_env({"WATCHDOG_USEC": "100000"}, os.getpid())
+    sampler, stop = BlockingSampler(), Event()
+    thread = start_loop(sampler, notifier, 0.1, stop)
+    try:
+        assert sampler.blocked.wait(5)
+        time.sleep(0.05)  # a ping sent just before the sampler blocked may be in flight
+        t0 = time.monotonic()
+        time.sleep(0.6)
+        sampler.release.set()
+        t1 = time.monotonic()
+        time.sleep(0.5)
+        during, after = listener.since(t0, t1), listener.since(t1)
+    finally:
+        stop.set()
+        sampler.release.set()
+        thread.join(3)
+    assert "WATCHDOG=1" not in during
+    assert "WATCHDOG=1" in after
+
+
+def test_the_collector_process_notifies_systemd(
+    tmp_path: Path, listener: Listener, base_env: dict[str, str], spawn: Callable[..., Child]
+) -> None:
+    env = {**base_env, "NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "400000"}
+    db = tmp_path / "c.db"
+    child = spawn([*script("cpuload-collector"), "--db", str(db), "--interval", "0.2"], env=env)
+    wait_for(lambda: any(m.startswith("READY=1") for m in listener.all(0)), 10, "READY=1")
+    child.check_alive()
+    time.sleep(1.5)
+    child.proc.send_signal(signal.SIGTERM)
+    assert child.proc.wait(5) == 0
+    msgs = listener.all()
+    ready = next(i for i, m in enumerate(msgs) if m.startswith("READY=1"))
+    assert "writing" in msgs[ready]
+    assert msgs.count("WATCHDOG=1") >= 3
+    assert any(m.startswith("STATUS=newest sample") for m in msgs)
+    assert msgs[-1].startswith("STOPPING=1")
+    assert db.exists()  # READY came after the database was open

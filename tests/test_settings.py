@@ -1,0 +1,57 @@
+"""shared/settings.py: flag > CPULOAD_* environment > default, and exit 2 on bad usage."""
+
+from pathlib import Path
+
+import pytest
+
+from shared.settings import collector_settings, default_db, viewer_settings
+
+
+def test_default_db_follows_the_contracts_order() -> None:
+    assert default_db({"STATE_DIRECTORY": "/var/lib/cpuload"}) == Path(
+        "/var/lib/cpuload/cpuload.db"
+    )
+    assert default_db({"XDG_STATE_HOME": "/x"}) == Path("/x/cpuload/cpuload.db")
+    assert default_db({"HOME": "/home/me"}) == Path("/home/me/.local/state/cpuload/cpuload.db")
+
+
+def test_flag_beats_environment_beats_default() -> None:
+    env = {"HOME": "/h", "CPULOAD_DB": "/env.db", "CPULOAD_INTERVAL": "2"}
+    s = collector_settings(["--db", "/flag.db", "--interval", "0.5"], env)
+    assert (s.db, s.interval, s.db_is_default) == (Path("/flag.db"), 0.5, False)
+    s = collector_settings([], env)
+    assert (s.db, s.interval, s.retention_days) == (Path("/env.db"), 2.0, 30)
+    v = viewer_settings([], {"HOME": "/h", "CPULOAD_PORT": "9000"})
+    assert (v.host, v.port, v.log_level) == ("127.0.0.1", 9000, "info")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--interval", "0"],
+        ["--interval", "-1"],
+        ["--interval", "nan"],
+        ["--interval", "0.05"],
+        ["--interval", "3601"],
+        ["--retention-days", "-1"],
+        ["--retention-days", "1.5"],
+        ["--log-level", "loud"],
+    ],
+)
+def test_bad_collector_values_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        collector_settings(argv, {})
+    assert exc.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("CPULOAD_PORT", "70000"), ("CPULOAD_HOST", "a b"), ("CPULOAD_PORT", "x")]
+)
+def test_bad_environment_exits_2_naming_the_variable(
+    name: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        viewer_settings([], {name: value})
+    assert exc.value.code == 2
+    assert name in capsys.readouterr().err
