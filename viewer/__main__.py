@@ -15,8 +15,14 @@ import waitress
 from shared.settings import ViewerSettings, viewer_settings
 from viewer.app import make_app
 
-# Idle or slow clients are dropped after CHANNEL_TIMEOUT s; at most CONNECTIONS at once.
-THREADS, CONNECTIONS, CHANNEL_TIMEOUT = 4, 64, 30
+# Idle or slow clients are dropped after CHANNEL_TIMEOUT s; at most CONNECTIONS at once. An idle
+# connection costs a few kB but holds a slot until then: at 64, 150 idle ones starved every
+# other client for 30 s. poll() rather than select(), which fails past descriptor 1023.
+THREADS, CONNECTIONS, CHANNEL_TIMEOUT = 4, 512, 30
+# A worker thread waits for a slow client once this much of its answer is unsent; the largest
+# answer (a day at 0.1 s from /api/samples, ~33 MB) stays below it, so a slow reader never holds
+# a thread: what it has not read yet waits in a temporary file (waitress spills past 1 MB).
+HIGH_WATERMARK = 64 * 1024 * 1024
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
@@ -63,6 +69,8 @@ def _server(settings: ViewerSettings) -> Any:
         port=settings.port,
         threads=THREADS,
         connection_limit=CONNECTIONS,
+        asyncore_use_poll=True,
+        outbuf_high_watermark=HIGH_WATERMARK,
         channel_timeout=CHANNEL_TIMEOUT,
         cleanup_interval=10,
         ident="cpuload-viewer",

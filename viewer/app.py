@@ -26,7 +26,9 @@ def make_app(
 ) -> bottle.Bottle:
     """The viewer's WSGI app; everything it needs is passed in or built here, nothing global."""
     app = bottle.Bottle(catchall=True)
-    cache = Lru(64) if cache is None else cache
+    # A window is 0.3-0.8 MB (two SVGs twice, the points); keys move with time, so old ones are
+    # dead weight: 16 keep the four usual windows a few generations deep (64 grew RSS ~40 MB).
+    cache = Lru(16) if cache is None else cache
     grids = window.Grids()
     files = {n: (importlib.resources.files("viewer") / "static" / n).read_bytes() for n in STATIC}
     app.add_hook("after_request", lambda: _secure(bottle.response))
@@ -115,7 +117,7 @@ def _means(
     db: Path, grids: window.Grids, t0: float, t1: float
 ) -> list[tuple[int, float | None, int]]:
     try:
-        with queries.open_ro(db) as conn:
+        with queries.open_ro(db, snapshot=True) as conn:
             return window.read_means(conn, t0, t1, grids)
     except queries.Unavailable as exc:
         if exc.state == "error":

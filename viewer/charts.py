@@ -7,6 +7,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from xml.sax.saxutils import escape
 
 import pygal
@@ -23,13 +24,21 @@ _LABELS = {
     "instant": "Chart of the CPU load samples; the minute means are in the table below",
     "average": "Chart of the mean CPU load of each minute; the same values are in the table below",
 }
-_STYLE = Style(
-    background="transparent",
-    plot_background="transparent",
-    # Series order is fixed (frame, min, max, line, lone dots) so CSS can colour by index.
-    colors=("#9e9e9e", "#90a4ae", "#90a4ae", "#1565c0", "#1565c0"),
-    font_family="system-ui, sans-serif",
-)
+# Series order is fixed (frame, min, max, line, lone dots) so CSS can colour by index.
+_COLORS = ("#9e9e9e", "#90a4ae", "#90a4ae", "#1565c0", "#1565c0")
+# (index, name, values, options). pygal pads every series to the longest with None and walks
+# each value in Python, so empty series cost as much as the full one: only those with values
+# are drawn, and _finish gives them back their fixed index.
+Series = tuple[int, str, Sequence[tuple[float, float | None]], dict[str, Any]]
+
+
+def _style(indices: Sequence[int]) -> Style:
+    return Style(
+        background="transparent",
+        plot_background="transparent",
+        colors=tuple(_COLORS[i] for i in indices),
+        font_family="system-ui, sans-serif",
+    )
 
 
 @dataclass(frozen=True)
@@ -59,11 +68,15 @@ def label(ts: float, seconds: bool = False) -> str:
     return local_datetime(ts).strftime("%H:%M:%S" if seconds else "%H:%M")
 
 
-def _chart(t0: float, t1: float) -> pygal.XY:
+def _chart(t0: float, t1: float, series: Sequence[Series]) -> tuple[pygal.XY, list[int]]:
+    """The chart with the series that have values (all, axes only, when none has)."""
+    # An invisible series at both ends keeps the axes drawn when the window holds no data.
+    frame: Series = (0, "frame", [(t0, 0), (t1, 0)], {"stroke": False, "show_dots": False})
+    present = [s for s in series if s[2]] or [frame, *series]
     marks = ticks(t0, t1)
     seconds = len(marks) > 1 and marks[1] - marks[0] < 60
     chart = pygal.XY(
-        style=_STYLE,
+        style=_style([s[0] for s in present]),
         width=WIDTH,
         height=HEIGHT,
         explicit_size=False,
@@ -80,9 +93,9 @@ def _chart(t0: float, t1: float) -> pygal.XY:
         value_formatter=lambda y: f"{y:g} %",
         stroke_style={"width": 1.5},
     )
-    # An invisible series at both ends keeps the axes drawn when the window holds no data.
-    chart.add("frame", [(t0, 0), (t1, 0)], stroke=False, show_dots=False)
-    return chart
+    for _index, name, values, options in present:
+        chart.add(name, list(values), **options)
+    return chart, [s[0] for s in present]
 
 
 def _broken(segments: Sequence[Sequence[tuple[float, float]]]) -> list[tuple[float, float | None]]:
@@ -101,32 +114,45 @@ def _lone(segments: Sequence[Sequence[tuple[float, float]]]) -> list[tuple[float
 
 
 def instant(segments: Sequence[Sequence[Point]], t0: float, t1: float, reduced: bool) -> Chart:
-    chart = _chart(t0, t1)
     means = [[(p.ts, p.mean) for p in seg] for seg in segments]
     lows = [[(p.ts, p.low) for p in seg] for seg in segments] if reduced else []
     highs = [[(p.ts, p.high) for p in seg] for seg in segments] if reduced else []
-    chart.add("min", _broken(lows), stroke_style={"width": 1})
-    chart.add("max", _broken(highs), stroke_style={"width": 1})
-    chart.add("cpu", _broken(means), stroke_style={"width": 2})
-    chart.add("lone", _lone(means), stroke=False, show_dots=True, dots_size=2.5)
+    series: list[Series] = [
+        (1, "min", _broken(lows), {"stroke_style": {"width": 1}}),
+        (2, "max", _broken(highs), {"stroke_style": {"width": 1}}),
+        (3, "cpu", _broken(means), {"stroke_style": {"width": 2}}),
+        (4, "lone", _lone(means), {"stroke": False, "show_dots": True, "dots_size": 2.5}),
+    ]
+    chart, indices = _chart(t0, t1, series)
     flat = [p for seg in segments for p in seg]
     data = [[p.ts, p.mean, p.low, p.high, label(p.ts, True)] for p in flat]
-    return _finish(chart, t0, t1, data, "instant")
+    return _finish(chart, indices, t0, t1, data, "instant")
 
 
 def average(segments: Sequence[Sequence[tuple[float, float]]], t0: float, t1: float) -> Chart:
-    chart = _chart(t0, t1)
-    chart.add("min", [])
-    chart.add("max", [])
-    chart.add("mean", _broken(segments), stroke_style={"width": 2})
-    chart.add("lone", _lone(segments), stroke=False, show_dots=True, dots_size=2.5)
+    series: list[Series] = [
+        (1, "min", [], {}),
+        (2, "max", [], {}),
+        (3, "mean", _broken(segments), {"stroke_style": {"width": 2}}),
+        (4, "lone", _lone(segments), {"stroke": False, "show_dots": True, "dots_size": 2.5}),
+    ]
+    chart, indices = _chart(t0, t1, series)
     flat = [p for seg in segments for p in seg]
     data = [[x, y, y, y, label(x - 30) + "\N{EN DASH}" + label(x + 30)] for x, y in flat]
-    return _finish(chart, t0, t1, data, "average")
+    return _finish(chart, indices, t0, t1, data, "average")
 
 
-def _finish(chart: pygal.XY, t0: float, t1: float, data: list[list[object]], name: str) -> Chart:
+def _finish(
+    chart: pygal.XY,
+    indices: Sequence[int],
+    t0: float,
+    t1: float,
+    data: list[list[object]],
+    name: str,
+) -> Chart:
     svg = chart.render(is_unicode=True)
+    # pygal numbered the series it was given; give them back their fixed index.
+    svg = re.sub(r"\b(serie|color)-(\d+)\b", lambda m: f"{m[1]}-{indices[int(m[2])]}", svg)
     svg = re.sub(r"chart-[0-9a-f-]{36}", f"cpuload-{name}", svg)
     x0, x1 = _x_of(svg, ticks(t0, t1), t0, t1)
     meta = {"t0": t0, "t1": t1, "x0": x0, "x1": x1, "points": data}

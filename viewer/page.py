@@ -19,7 +19,7 @@ def when(ts: float) -> str:
 def render(db: Path, st: Status, win: Window | None, minutes: int, now: float) -> str:
     body = [_nav(minutes), _state(db, st, now)]
     if win is not None:
-        body += [_gaps(win), _charts(win), _means(win)]
+        body.append(_window_html(win))
     # Faster than a quarter pixel column the charts could not visibly change.
     poll = min(max(st.interval or 5.0, minutes * 60 / COLUMNS / 4, 1.0), 30.0)
     return (
@@ -76,6 +76,14 @@ def _gaps(win: Window) -> str:
         f'<section id="gaps"><h2>Gaps in the window ({len(win.gaps)})</h2>'
         f"<table><thead>{head}</thead><tbody>{rows}</tbody></table></section>"
     )
+
+
+def _window_html(win: Window) -> str:
+    """Gaps, charts and minute means depend on the window alone: rendered once per cached
+    window (the table of 1,440 minute means alone took ~10 ms on every 24-hour page)."""
+    if "body" not in win.html:
+        win.html["body"] = "\n".join([_gaps(win), _charts(win), _means(win)])
+    return win.html["body"]
 
 
 def _charts(win: Window) -> str:

@@ -23,8 +23,13 @@ class Unavailable(Exception):
 
 
 @contextmanager
-def open_ro(path: Path) -> Iterator[sqlite3.Connection]:
-    """A read-only connection that never creates, migrates or writes the file."""
+def open_ro(path: Path, snapshot: bool = False) -> Iterator[sqlite3.Connection]:
+    """A read-only connection that never creates, migrates or writes the file.
+
+    With `snapshot`, every query sees the same state of the file (one read transaction): a
+    count and the rows it counts then agree while the collector writes, where otherwise the
+    cell cache saw a mismatch and read the whole window again.
+    """
     if not path.exists():
         raise Unavailable("no-data", f"{path} does not exist yet; is cpuload-collector running?")
     uri = f"file:{urllib.parse.quote(str(path.absolute()))}?mode=ro"
@@ -34,9 +39,17 @@ def open_ro(path: Path) -> Iterator[sqlite3.Connection]:
         raise Unavailable("error", f"cannot open {path} read-only: {exc}") from None
     try:
         _check(conn, path)
+        if snapshot:
+            conn.execute("BEGIN")
         yield conn
     except sqlite3.Error as exc:
         raise Unavailable("error", f"cannot read {path}: {exc}") from None
+    except (ValueError, TypeError, OverflowError):
+        # Only a hand-made row does this (e.g. text in cpu under ignore_check_constraints): an
+        # unreadable file, not a 500; the value itself is not echoed (it may be huge or markup).
+        raise Unavailable(
+            "error", f"{path} holds a value that is not a number; was it edited by hand?"
+        ) from None
     finally:
         conn.close()
 
@@ -51,13 +64,23 @@ def _check(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def runs(conn: sqlite3.Connection) -> list[Run]:
-    rows = conn.execute("SELECT started, interval FROM runs ORDER BY started, id").fetchall()
+    # CHECK (interval > 0) lets text through (SQLite ranks text above numbers): skip such rows.
+    rows = conn.execute(
+        "SELECT started, interval FROM runs WHERE typeof(started) IN ('integer', 'real')"
+        " AND typeof(interval) IN ('integer', 'real') ORDER BY started, id"
+    ).fetchall()
     return [Run(float(s), float(i)) for s, i in rows]
 
 
-def newest(conn: sqlite3.Connection) -> tuple[float, float] | None:
-    """The newest sample (ts, cpu), or None."""
-    row = conn.execute("SELECT ts, cpu FROM samples ORDER BY ts DESC LIMIT 1").fetchone()
+def newest(conn: sqlite3.Connection, now: float) -> tuple[float, float] | None:
+    """The newest sample (ts, cpu) stamped at or before `now`, or None.
+
+    After the clock went back, samples stamped in the future are not "newest": the age would be
+    negative and a dead collector would look alive until the clock caught up. The bound also
+    skips a ts that is text or a blob (SQLite sorts them above every number), inf or 1e300.
+    """
+    sql = "SELECT ts, cpu FROM samples WHERE ts <= ? ORDER BY ts DESC LIMIT 1"
+    row = conn.execute(sql, (now,)).fetchone()
     return (float(row[0]), float(row[1])) if row else None
 
 

@@ -2,7 +2,8 @@
 
 import math
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from viewer import aggregate, charts, queries
@@ -31,8 +32,19 @@ class Window:
     points: list[Point]
     reduced: bool
     means: list[tuple[int, float | None, int]]
-    instant: charts.Chart
-    average: charts.Chart
+    # The page's parts that depend on the window alone, rendered once (see page.py).
+    html: dict[str, str] = field(default_factory=dict, compare=False)
+
+    # Each chart is drawn on first use: a request for one chart does not pay for the other.
+    @cached_property
+    def instant(self) -> charts.Chart:
+        segments = aggregate.split_at_gaps(self.points, self.gaps)
+        return charts.instant(segments, self.t0, self.t1, self.reduced)
+
+    @cached_property
+    def average(self) -> charts.Chart:
+        segments = aggregate.minute_points(self.means, self.gaps, self.t0, self.t1)
+        return charts.average(segments, self.t0, self.t1)
 
 
 def status(runs: list[Run], newest: tuple[float, float] | None, now: float) -> Status:
@@ -63,7 +75,7 @@ def read_status(db: Path, now: float) -> Status:
     """The collector's state from the newest sample and the latest run."""
     try:
         with queries.open_ro(db) as conn:
-            return status(queries.runs(conn), queries.newest(conn), now)
+            return status(queries.runs(conn), queries.newest(conn, now), now)
     except queries.Unavailable as exc:
         return Status(exc.state, exc.reason)
 
@@ -79,13 +91,17 @@ def chart_end(now: float, interval: float, minutes: int) -> float:
 
 
 class Grids:
-    """The app's cell caches, one per (width, limit), least recently used dropped first."""
+    """The app's cell caches, one per (width, limit, span), least recently used dropped first.
+
+    A grid forgets the cells before its latest window, so windows of different spans must not
+    share one: the hour's minute means evicted the day's, and every 24 h page read a day again.
+    """
 
     def __init__(self, size: int = 8) -> None:
         self._lru: Lru[Grid] = Lru(size)
 
-    def get(self, width: float, limit: float | None) -> Grid:
-        return self._lru.get((width, limit), lambda: Grid(width, limit))
+    def get(self, width: float, limit: float | None, span: float = 0.0) -> Grid:
+        return self._lru.get((width, limit, span), lambda: Grid(width, limit))
 
 
 def split_limit(runs: list[Run]) -> float:
@@ -100,7 +116,7 @@ def read_points(
     count = queries.count(conn, t0, t1)
     if count <= charts.COLUMNS:
         return queries.points(conn, t0, t1), False
-    newest = queries.newest(conn)
+    newest = queries.newest(conn, t1)
     grid = grids.get((t1 - t0) / charts.COLUMNS, split_limit(runs))
     return grid.points(conn, t0, t1, newest[0] if newest else t1, count), True
 
@@ -116,8 +132,8 @@ def read_means(
 ) -> list[tuple[int, float | None, int]]:
     """Minute means for every minute overlapping (t0, t1], each over its whole minute."""
     span = aggregate.minute_starts(t0, t1)
-    grid = (grids or Grids()).get(60.0, None)
-    newest = queries.newest(conn)
+    grid = (grids or Grids()).get(60.0, None, t1 - t0)
+    newest = queries.newest(conn, t1)
     cells = grid.points(conn, span.start, span.stop, newest[0] if newest else t1)
     rows = [(cell_of(p.first, 60.0) * 60, p.mean, p.count) for p in cells]
     return aggregate.minute_series(rows, t0, t1)
@@ -130,18 +146,15 @@ def build(
     points, reduced = read_points(conn, grids, runs, t0, t1)
     gaps = find_gaps(points, runs, t0, t1)
     means = read_means(conn, t0, t1, grids)
-    inst = charts.instant(aggregate.split_at_gaps(points, gaps), t0, t1, reduced)
-    avg = charts.average(aggregate.minute_points(means, gaps, t0, t1), t0, t1)
-    return Window(minutes, t0, t1, gaps, points, reduced, means, inst, avg)
+    return Window(minutes, t0, t1, gaps, points, reduced, means)
 
 
 def empty(minutes: int, t1: float) -> Window:
     """The window of a file that does not exist yet: axes only."""
     t0 = t1 - 60 * minutes
     gap = aggregate.window_gaps(None, None, [], [], t0, t1)
-    avg = charts.average([], t0, t1)
     means = aggregate.minute_series([], t0, t1)
-    return Window(minutes, t0, t1, gap, [], False, means, charts.instant([], t0, t1, False), avg)
+    return Window(minutes, t0, t1, gap, [], False, means)
 
 
 def load(
@@ -149,8 +162,8 @@ def load(
 ) -> tuple[Status, Window | None]:
     """The collector's state now, and the window (cached) unless the file is unreadable."""
     try:
-        with queries.open_ro(db) as conn:
-            runs, newest = queries.runs(conn), queries.newest(conn)
+        with queries.open_ro(db, snapshot=True) as conn:
+            runs, newest = queries.runs(conn), queries.newest(conn, now)
             st = status(runs, newest, now)
             t1 = chart_end(now, st.interval or aggregate.DEFAULT_INTERVAL, minutes)
             key = (minutes, t1, newest, runs[-1] if runs else None)
