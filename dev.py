@@ -28,7 +28,8 @@ def ensure_venv() -> None:
         return
     if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be run by an older python3
         sys.exit("cpuload needs Python 3.11 or newer; run this with python3.11 or later")
-    print("dev.py: setting up .venv (first use only) ...", file=sys.stderr, flush=True)
+    note = "dev.py: setting up .venv (first use, or pyproject.toml changed) ..."
+    print(note, file=sys.stderr, flush=True)
     subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     pip = [str(BIN / "python"), "-m", "pip", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "install", "-e", f"{ROOT}[test]"], check=True)
