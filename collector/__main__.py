@@ -57,7 +57,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
 
 def collect(settings: CollectorSettings, environ: Mapping[str, str], stop: Event) -> int:
     """Lock, open, announce, loop until stopped, then close cleanly."""
-    db = Path(os.path.abspath(settings.db))
+    # The real path: a symlink to a live database must meet the same lock file.
+    db = Path(os.path.realpath(settings.db))
     prepare_directory(db, settings.db_is_default)
     try:
         lock = acquire(db)

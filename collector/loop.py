@@ -49,6 +49,7 @@ class SystemClock:
 class _State:
     next_tick: int
     read_at: float  # mono time of the last counters reading
+    primed: bool  # that reading only primed the counters: no sample has ended since
     wall: float  # both clocks at the previous wake, to notice a step
     mono: float
 
@@ -65,7 +66,7 @@ def run(
     ratio = interval_ratio(interval)
     sample.prime()
     wall, mono = clock.wall(), clock.mono()
-    st = _State(tick_at_or_before(wall, ratio) + 1, mono, wall, mono)
+    st = _State(tick_at_or_before(wall, ratio) + 1, mono, True, wall, mono)
     while not stop.is_set():
         notify.ping()
         wall, mono = clock.wall(), clock.mono()
@@ -99,12 +100,14 @@ def _tick(
         # invented samples would be a lie; prime again and let the gap show.
         log.warning("no reading for %.1f s (stall or suspend); leaving a gap", window)
         sample.prime()
-        st.read_at = clock.mono()
+        st.read_at, st.primed = clock.mono(), True
         return
-    if window < interval / 2:
-        return  # just after start: too short a window to mean anything; keep the prime
+    if st.primed and window < interval / 2:
+        # Only right after a prime: a short window that follows a late tick is a real
+        # measurement, and skipping it would leave a minute one sample short, silently.
+        return
     cpu = sample()
-    st.read_at = clock.mono()
+    st.read_at, st.primed = clock.mono(), False
     write(ts, cpu)
     notify.sampled(ts, cpu)
 

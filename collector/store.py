@@ -48,7 +48,7 @@ class Store:
             raise StoreError(f"{path}: {exc}; choose another --db") from None
         except sqlite3.Error as exc:
             conn.close()
-            raise StoreError(f"cannot open {path}: {exc}") from None
+            raise StoreError(_open_failure(path, exc)) from None
         return cls(conn, path)
 
     def journal_mode(self) -> str:
@@ -115,6 +115,19 @@ class Store:
         if self.conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
+
+
+def _open_failure(path: Path, exc: sqlite3.Error) -> str:
+    """Say what to do about a file that exists but cannot be opened for writing."""
+    text = str(exc)
+    if "locked" in text:
+        return (
+            f"{path} is locked by another program ({text}); end its transaction (an open"
+            " sqlite3 shell?) and start again"
+        )
+    if "readonly" in text or "read-only" in text:
+        return f"cannot write {path} ({text}); give the collector's user write access to it"
+    return f"cannot open {path} ({text}); check the file, its directory and the disk"
 
 
 def _create(path: Path) -> None:

@@ -8,6 +8,17 @@ import sqlite3
 # 'cpul' in ASCII: marks the file as ours, so a foreign SQLite file is refused untouched.
 APPLICATION_ID = 0x6370756C
 
+# The gap rule is "more than 2 x interval"; stamps are floats, and at 0.1 s two samples two
+# ticks apart can differ by 0.200000047. A millisecond of slack (a hundredth of the shortest
+# interval) keeps float noise from turning a step of exactly two intervals into a gap.
+GAP_SLACK = 0.001
+
+
+def gap_limit(interval: float) -> float:
+    """Two samples further apart than this have a gap between them."""
+    return 2 * interval + GAP_SLACK
+
+
 # MIGRATIONS[n] takes a database from user_version n to n + 1.
 _V1 = """
 CREATE TABLE samples (
@@ -24,7 +35,7 @@ CREATE TABLE runs (
 # The minute rule: minute M holds M < ts <= M + 60, so a stamp on a whole minute belongs to the
 # minute before it. CAST truncates, which is floor for positive stamps; f >= ts catches both the
 # exact multiple and a quotient rounded up across a whole number.
-_V2 = """
+_V2 = f"""
 ALTER TABLE runs ADD COLUMN pid INTEGER;
 ALTER TABLE runs ADD COLUMN version TEXT;
 ALTER TABLE runs ADD COLUMN stopped REAL;
@@ -45,7 +56,7 @@ FROM samples s;
 CREATE VIEW gaps AS
 SELECT prev AS start, ts AS "end", ts - prev AS seconds
 FROM (SELECT ts, interval, lag(ts) OVER (ORDER BY ts) AS prev FROM sample_intervals)
-WHERE ts - prev > 2 * interval;
+WHERE ts - prev > 2 * interval + {GAP_SLACK};
 """
 
 MIGRATIONS: tuple[str, ...] = (_V1, _V2)
@@ -62,6 +73,8 @@ def read_version(conn: sqlite3.Connection) -> int:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.OperationalError:
+        raise  # locked, cannot open, read-only: the file may be fine; the caller says what
     except sqlite3.DatabaseError as exc:
         raise SchemaError(f"not an SQLite database ({exc})") from None
     if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables):

@@ -38,7 +38,9 @@ def default_db(environ: Mapping[str, str]) -> Path:
     state_dir = environ.get("STATE_DIRECTORY", "").split(":")[0]
     if state_dir:
         return Path(state_dir) / "cpuload.db"
-    xdg = environ.get("XDG_STATE_HOME") or os.path.join(environ.get("HOME") or "~", ".local/state")
+    xdg = environ.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(xdg):  # the XDG spec: a relative path is invalid and ignored
+        xdg = os.path.join(environ.get("HOME") or "~", ".local/state")
     return Path(os.path.expanduser(xdg)) / "cpuload" / "cpuload.db"
 
 
@@ -94,6 +96,7 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument(
         "--db",
+        type=_path,
         metavar="PATH",
         help="the SQLite file (env CPULOAD_DB; default $STATE_DIRECTORY/cpuload.db,"
         " else ${XDG_STATE_HOME:-~/.local/state}/cpuload/cpuload.db)",
@@ -168,6 +171,12 @@ def _host(raw: str) -> str:
         raise argparse.ArgumentTypeError(
             f"host {raw!r} is not an IP address or host name (e.g. 127.0.0.1 or ::1)"
         )
+    return raw
+
+
+def _path(raw: str) -> str:
+    if not raw.strip():
+        raise argparse.ArgumentTypeError("the database path is empty; give a file path")
     return raw
 
 

@@ -3,6 +3,7 @@
 import math
 import os
 import time
+import zoneinfo
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
@@ -58,12 +59,14 @@ def zone_label(ts: float) -> str:
 
 
 def zone_name() -> str | None:
-    """The IANA name of the local zone, from TZ or /etc/localtime, if it has one."""
-    tz = os.environ.get("TZ", "").lstrip(":")
-    if tz and "/" in tz and not tz.startswith("/"):
-        return tz
-    if tz.startswith("/") and "zoneinfo/" in tz:
-        return tz.split("zoneinfo/", 1)[1]
+    """The IANA name of the local zone, from TZ or /etc/localtime, if it has one.
+
+    A TZ that names no zone file (a POSIX rule such as "EST5EDT" has one; "Nowhere/Zone" does
+    not, and the C library then uses UTC) gives None, and the page shows the abbreviation.
+    """
+    tz = os.environ.get("TZ")
+    if tz is not None:
+        return _tz_name(tz.lstrip(":"))
     try:
         target = os.readlink("/etc/localtime")
     except OSError:
@@ -75,3 +78,12 @@ def zone_name() -> str | None:
     except OSError:
         return None
     return name or None
+
+
+def _tz_name(tz: str) -> str | None:
+    if tz.startswith("/"):
+        return tz.split("zoneinfo/", 1)[1] if "zoneinfo/" in tz and Path(tz).is_file() else None
+    if not tz or ".." in tz:
+        return None
+    known = any((Path(root) / tz).is_file() for root in zoneinfo.TZPATH)
+    return tz if known else None

@@ -133,6 +133,13 @@ def test_a_second_collector_is_refused_naming_the_first_and_a_killed_one_does_no
     assert second.returncode == 1
     assert second.stderr.count("\n") == 1
     assert f"pid {first.pid}" in second.stderr
+    alias = tmp_path / "alias.db"  # the same file under another name meets the same lock
+    alias.symlink_to(db)
+    third_name = subprocess.run(
+        [*COLLECTOR, "--db", str(alias)], env=base_env, capture_output=True, text=True, timeout=20
+    )
+    assert third_name.returncode == 1
+    assert f"pid {first.pid}" in third_name.stderr
     wait_for(lambda: samples(db), 10, "a first sample")
     first.proc.kill()
     first.proc.wait(5)

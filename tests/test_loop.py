@@ -141,6 +141,25 @@ def test_the_first_reading_only_primes_and_a_too_short_first_window_is_skipped()
     assert sampler.calls == len(write.rows)
 
 
+def test_a_late_tick_is_followed_by_a_stored_short_window_not_a_missing_sample() -> None:
+    # Found at --interval 0.1: a wake-up 60 ms late left the next window 40 ms long, which the
+    # loop used to drop silently, so a complete minute held 599 samples instead of 600.
+    clock = FakeClock(1_700_000_000.03, latency=0.0004)
+
+    def oversleep(c: FakeClock) -> None:
+        c.w += 0.06
+        c.m += 0.06
+
+    for late_at in (1_700_000_010.05, 1_700_000_020.05, 1_700_000_030.05):
+        clock.at(late_at, oversleep)
+    write, sampler = drive(clock, 0.1, 62)
+    ks = ticks(write.stamps, interval_ratio(0.1))
+    assert ks == list(range(ks[0], ks[0] + len(ks)))  # no tick missing
+    minute = [ts for ts in write.stamps if 1_700_000_000 < ts <= 1_700_000_060]
+    assert len(minute) == 600
+    assert sampler.primes == 1
+
+
 def test_after_a_stall_the_counters_are_primed_again_and_nothing_is_invented(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -13,6 +13,8 @@ def test_default_db_follows_the_contracts_order() -> None:
     )
     assert default_db({"XDG_STATE_HOME": "/x"}) == Path("/x/cpuload/cpuload.db")
     assert default_db({"HOME": "/home/me"}) == Path("/home/me/.local/state/cpuload/cpuload.db")
+    relative = {"HOME": "/home/me", "XDG_STATE_HOME": "rel"}  # invalid by the XDG spec
+    assert default_db(relative) == Path("/home/me/.local/state/cpuload/cpuload.db")
 
 
 def test_flag_beats_environment_beats_default() -> None:
@@ -45,3 +47,10 @@ def test_bad_environment_exits_2_naming_the_variable(
         viewer_settings([], {name: value})
     assert exc.value.code == 2
     assert name in capsys.readouterr().err
+
+
+def test_an_empty_db_path_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        collector_settings(["--db", ""], {})
+    assert exc.value.code == 2
+    assert "path is empty" in capsys.readouterr().err

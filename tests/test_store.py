@@ -154,3 +154,18 @@ def test_a_file_that_is_not_ours_is_refused_and_left_untouched(
 def test_a_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="is a directory"):
         Store.open(tmp_path, 50)
+
+
+def test_a_file_locked_by_another_program_is_not_called_foreign(tmp_path: Path) -> None:
+    db = tmp_path / "c.db"
+    Store.open(db, 100).close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError) as exc:
+            Store.open(db, 100)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert "is locked by another program" in str(exc.value)
+    assert "not an SQLite database" not in str(exc.value)

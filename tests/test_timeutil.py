@@ -54,8 +54,12 @@ def test_minute_rule_holds_for_tenth_second_stamps(k: int) -> None:
 
 @pytest.fixture
 def berlin() -> Iterator[None]:
+    yield from in_zone("Europe/Berlin")
+
+
+def in_zone(tz: str) -> Iterator[None]:
     old = os.environ.get("TZ")
-    os.environ["TZ"] = "Europe/Berlin"
+    os.environ["TZ"] = tz
     time.tzset()
     yield
     if old is None:
@@ -70,3 +74,16 @@ def test_zone_label_names_the_zone_and_follows_daylight_saving() -> None:
     winter, summer = 1_700_000_000.0, 1_690_000_000.0  # November 2023, July 2023
     assert zone_label(winter) == "Europe/Berlin, UTC+01:00"
     assert zone_label(summer) == "Europe/Berlin, UTC+02:00"
+
+
+@pytest.mark.parametrize(
+    ("tz", "label"),
+    [
+        ("Japan", "Japan, UTC+09:00"),  # a zone file without a slash in its name
+        ("EST5EDT", "EST5EDT, UTC-05:00"),
+        ("Nowhere/Zone", "Nowhere, UTC+00:00"),  # no such zone: the C library's own name
+    ],
+)
+def test_zone_label_names_what_tz_really_selects(tz: str, label: str) -> None:
+    for _ in in_zone(tz):
+        assert zone_label(1_700_000_000.0) == label

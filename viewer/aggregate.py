@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from shared.schema import gap_limit
 from shared.timeutil import minute_of
 
 # The collector's default, used only for a file that records no run at all.
@@ -51,7 +52,7 @@ def interval_at(runs: Sequence[Run], ts: float) -> float:
 
 def inner_gaps(pairs: Iterable[tuple[float, float]], runs: Sequence[Run]) -> list[Gap]:
     """Gaps between consecutive samples (prev, ts), judged by the run `ts` belongs to."""
-    return [Gap(a, b) for a, b in pairs if b - a > 2 * interval_at(runs, b)]
+    return [Gap(a, b) for a, b in pairs if b - a > gap_limit(interval_at(runs, b))]
 
 
 def window_gaps(
@@ -64,9 +65,9 @@ def window_gaps(
 ) -> list[Gap]:
     """Add the head gap (t0 to the first sample) and the tail gap (last sample to t1)."""
     if first is None or last is None:
-        return [Gap(t0, t1)] if t1 - t0 > 2 * interval_at(runs, t1) else []
-    head = [Gap(t0, first)] if first - t0 > 2 * interval_at(runs, first) else []
-    tail = [Gap(last, t1)] if t1 - last > 2 * interval_at(runs, t1) else []
+        return [Gap(t0, t1)] if t1 - t0 > gap_limit(interval_at(runs, t1)) else []
+    head = [Gap(t0, first)] if first - t0 > gap_limit(interval_at(runs, first)) else []
+    tail = [Gap(last, t1)] if t1 - last > gap_limit(interval_at(runs, t1)) else []
     return [*head, *inner, *tail]
 
 
