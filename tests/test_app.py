@@ -265,3 +265,28 @@ def test_static_files_are_the_two_own_files_and_refer_nowhere_else(db: Path) -> 
     assert css.headers["content-type"].startswith("text/css")
     for body in (js.text, css.text):
         assert not re.findall(r"https?:|//[\w.-]+\.\w|@import|url\(", body)
+
+
+def test_a_hand_edited_text_cpu_is_not_a_sample(db: Path) -> None:
+    """Text in cpu mid-window (only possible with the CHECKs off) is skipped by every route."""
+    routes = ("/api/samples", "/api/averages", "/healthz")
+    before = {url: call(make_app(db, clock=lambda: NOW), url).body for url in routes}
+    bad = NOW - 600.5  # between two samples, neither the newest nor in the hole
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA ignore_check_constraints = 1")
+        for k, cpu in enumerate(("x", b"x", 150.0)):  # also a blob and a number out of range
+            conn.execute("INSERT INTO samples (ts, cpu) VALUES (?, ?)", (bad + k, cpu))
+    conn.close()
+    app = make_app(db, clock=lambda: NOW)
+    for minutes in (15, 60, 1440):  # every sample; and per column (over 720 rows)
+        for url in ("/", "/charts/instant.svg", "/charts/average.svg"):
+            r = call(app, f"{url}?minutes={minutes}")
+            assert r.code == 200 and "Traceback" not in r.text, (url, r.text[:300])
+            assert r.text.count("<svg") == (2 if url == "/" else 1), url
+    assert 'class="badge">running<' in call(app, "/").text
+    for url in routes:  # the same answers as without the row: it neither appears nor counts
+        r = call(app, url)
+        assert r.code == 200 and r.body == before[url], url
+    samples = call(app, "/api/samples").json()["samples"]
+    assert all(isinstance(cpu, float) for _, cpu in samples) and bad not in dict(samples)
+    assert all(0 <= cpu <= 100 for _, cpu in samples)

@@ -109,20 +109,19 @@ def test_nothing_in_the_database_becomes_markup_or_a_500(
         assert b"<script>alert" not in body and b"<img src=x" not in body, route
     assert b'<span id="age"' in get(base)[1]
 
-    # With the CHECKs switched off, text can reach cpu: the file is then reported, not drawn.
+    # With the CHECKs switched off, text can reach cpu: such a row is not a sample, so it is
+    # neither drawn, nor served, nor counted, and the file is still shown.
     with sqlite3.connect(db) as conn:
         conn.execute("PRAGMA ignore_check_constraints = 1")
         conn.execute("INSERT INTO samples (ts, cpu) VALUES (?, ?)", (time.time() - 0.2, SCRIPT))
     conn.close()
     code, health = get_json(base + "healthz")
-    assert code == 503 and health["status"] == "error" and "not a number" in health["reason"]
+    assert health["status"] in ("ok", "stale") and health["last_sample"] < time.time() - 0.5
     for route in ("", "charts/instant.svg", "api/averages", "api/samples"):
         code, body = get(base + route)
-        assert code in (200, 503), (route, code)
-        assert b"<script>alert" not in body or route == "api/samples", route
-    # /api/samples streams what the file holds: the text arrives as a JSON string, data served
-    # as application/json with nosniff, never markup.
-    code, body = get(base + "api/samples?minutes=1")
-    assert code == 200 and SCRIPT in [cpu for _, cpu in json.loads(body)["samples"]]
+        assert code == 200, (route, code)
+        assert b"<script>alert" not in body, route
+    samples = json.loads(get(base + "api/samples?minutes=1")[1])["samples"]
+    assert samples and all(isinstance(cpu, float) for _, cpu in samples)
     wait_for(viewer.alive, 1, "the viewer alive")
     assert "Traceback" not in viewer.output()

@@ -165,3 +165,23 @@ def test_cached_cells_give_the_same_points_as_a_fresh_read(tmp_path: Path) -> No
         later = grid.points(conn, M + 2199.5, M + 3999.5, M + 3999.5)
         assert max(p.high for p in later) == 99.0
         assert sum(p.count for p in later) == queries.count(conn, M + 2199.5, M + 3999.5)
+
+
+def test_every_sample_query_searches_the_primary_key_range(tmp_path: Path) -> None:
+    """The number checks (typeof) filter what the key range finds; they never force a scan."""
+    db = make_db(tmp_path / "c.db", [(M + i, 5.0) for i in range(1, 3000)], [(M, 1.0)])
+    statements: list[str] = []
+    with queries.open_ro(db) as conn:
+        conn.set_trace_callback(statements.append)
+        window.build(conn, window.Grids(), queries.runs(conn), 60, M + 2000)  # reduced
+        window.build(conn, window.Grids(), queries.runs(conn), 5, M + 2000)  # every sample
+        queries.batch(conn, M, M + 2000)
+        conn.set_trace_callback(None)
+        reads = {s for s in statements if "FROM samples" in s}
+        assert len(reads) >= 5
+        for sql in reads:
+            plan = " | ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql))
+            assert "SEARCH samples USING PRIMARY KEY (ts>? AND ts<?)" in plan or (
+                "SEARCH samples USING PRIMARY KEY (ts<?)" in plan and "LIMIT 1" in sql
+            ), (sql, plan)
+            assert "SCAN samples" not in plan, (sql, plan)

@@ -13,6 +13,7 @@ from typing import Any
 import waitress
 
 from shared.settings import ViewerSettings, viewer_settings
+from viewer.api import Truncated
 from viewer.app import make_app
 
 # Idle or slow clients are dropped after CHANNEL_TIMEOUT s; at most CONNECTIONS at once. An idle
@@ -40,6 +41,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     logging.getLogger("waitress").setLevel(max(logging.WARNING, logging.root.level))
     # "Task queue depth is N" for every request that waits for a thread floods the journal.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    logging.getLogger("waitress").addFilter(_one_line)
     try:
         server = _server(settings)
     except ValueError:  # waitress: the host name does not resolve
@@ -93,6 +95,16 @@ def _why(exc: OSError, settings: ViewerSettings) -> str:
     if exc.errno == errno.EACCES:
         return f"not allowed to listen on {where}; use a port above 1023 or run as root"
     return f"cannot listen on {where}: {exc.strerror or exc}; check --host and --port"
+
+
+def _one_line(record: logging.LogRecord) -> bool:
+    """A cut /api/samples answer is logged in one line: its reason, without a traceback."""
+    error = record.exc_info[1] if record.exc_info else None
+    if isinstance(error, Truncated):
+        record.msg, record.args = f"{record.getMessage()}: {error}", ()
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

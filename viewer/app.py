@@ -1,10 +1,11 @@
 """make_app(db) -> Bottle: the page, both charts, the JSON API, /healthz and two static files."""
 
 import importlib.resources
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import bottle
 
@@ -18,6 +19,7 @@ PAGE_CSP = (
 )
 DATA_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 STATIC = {"viewer.js": "text/javascript; charset=utf-8", "viewer.css": "text/css; charset=utf-8"}
+T = TypeVar("T")
 BAD_MINUTES = "minutes must be a whole number from 1 to 1440 in ASCII digits, e.g. ?minutes=60"
 
 
@@ -57,15 +59,19 @@ def make_app(
 
     def samples() -> Any:
         minutes, t1 = parse_minutes(bottle.request), clock()
-        runs = _runs(db)
-        interval = runs[-1].interval if runs else aggregate.DEFAULT_INTERVAL
+        t0 = t1 - 60 * minutes
+        # Read before the status line goes out: a file that cannot be read is a plain 503.
+        none: tuple[list[aggregate.Run], list[tuple[float, float]]] = ([], [])
+        runs, first = _read(db, lambda c: (queries.runs(c), queries.batch(c, t0, t1)), none)
         bottle.response.content_type = "application/json"
-        return api.samples_stream(db, runs, interval, t1 - 60 * minutes, t1)
+        return api.samples_stream(db, runs, t0, t1, first)
 
     def averages() -> dict[str, Any]:
         minutes, t1 = parse_minutes(bottle.request), clock()
         t0 = t1 - 60 * minutes
-        return api.averages(_means(db, grids, t0, t1), t0, t1)
+        empty = aggregate.minute_series([], t0, t1)
+        means = _read(db, lambda c: window.read_means(c, t0, t1, grids), empty, snapshot=True)
+        return api.averages(means, t0, t1)
 
     def healthz() -> dict[str, Any]:
         code, body = api.health(db, window.read_status(db, clock()))
@@ -102,27 +108,17 @@ def parse_minutes(request: bottle.BaseRequest) -> int:
     return int(raw)
 
 
-def _runs(db: Path) -> list[aggregate.Run]:
-    """The runs of a readable file; none for a missing one; 503 for an unreadable one."""
+def _read(
+    db: Path, use: Callable[[sqlite3.Connection], T], missing: T, snapshot: bool = False
+) -> T:
+    """What `use` reads from a readable file; `missing` for a file (or tables) not there yet;
+    503 with the reason for a file that cannot be read."""
     try:
-        with queries.open_ro(db) as conn:
-            return queries.runs(conn)
+        return queries.read(db, use, snapshot)
     except queries.Unavailable as exc:
         if exc.state == "error":
             raise bottle.HTTPError(503, exc.reason) from None
-        return []
-
-
-def _means(
-    db: Path, grids: window.Grids, t0: float, t1: float
-) -> list[tuple[int, float | None, int]]:
-    try:
-        with queries.open_ro(db, snapshot=True) as conn:
-            return window.read_means(conn, t0, t1, grids)
-    except queries.Unavailable as exc:
-        if exc.state == "error":
-            raise bottle.HTTPError(503, exc.reason) from None
-        return aggregate.minute_series([], t0, t1)
+        return missing
 
 
 def _secure(response: bottle.BaseResponse) -> None:

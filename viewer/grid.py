@@ -36,13 +36,18 @@ class Grid:
         self.lock = threading.Lock()
 
     def points(
-        self, conn: Connection, t0: float, t1: float, newest: float, count: int | None = None
+        self, conn: Connection, t0: float, t1: float, newest: float, rows: int | None = None
     ) -> list[Point]:
-        """The window's points; cached cells are trusted only while the sample count agrees."""
+        """The window's points; cached cells are trusted only while the sample count agrees.
+
+        The cheap row count is tried first; only a window holding rows that are not samples
+        (put in by hand) pays for counting the samples themselves.
+        """
         with self.lock:
             found = self._assemble(conn, t0, t1, newest)
-            count = queries.count(conn, t0, t1) if count is None else count
-            if sum(p.count for p in found) != count:  # a late or deleted sample: start over
+            rows = queries.rows(conn, t0, t1) if rows is None else rows
+            n = sum(p.count for p in found)
+            if n != rows and n != queries.count(conn, t0, t1):  # a late or deleted sample
                 self.cells.clear()
                 found = self._assemble(conn, t0, t1, newest)
             return found

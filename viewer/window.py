@@ -74,8 +74,9 @@ def duration(seconds: float) -> str:
 def read_status(db: Path, now: float) -> Status:
     """The collector's state from the newest sample and the latest run."""
     try:
-        with queries.open_ro(db) as conn:
-            return status(queries.runs(conn), queries.newest(conn, now), now)
+        return queries.read(
+            db, lambda conn: status(queries.runs(conn), queries.newest(conn, now), now)
+        )
     except queries.Unavailable as exc:
         return Status(exc.state, exc.reason)
 
@@ -113,12 +114,12 @@ def read_points(
     conn: sqlite3.Connection, grids: Grids, runs: list[Run], t0: float, t1: float
 ) -> tuple[list[Point], bool]:
     """Every sample, or per-column mean/min/max when there are more samples than columns."""
-    count = queries.count(conn, t0, t1)
-    if count <= charts.COLUMNS:
+    rows = queries.rows(conn, t0, t1)  # the samples, and any rows put in by hand
+    if rows <= charts.COLUMNS:
         return queries.points(conn, t0, t1), False
     newest = queries.newest(conn, t1)
     grid = grids.get((t1 - t0) / charts.COLUMNS, split_limit(runs))
-    return grid.points(conn, t0, t1, newest[0] if newest else t1, count), True
+    return grid.points(conn, t0, t1, newest[0] if newest else t1, rows), True
 
 
 def find_gaps(points: list[Point], runs: list[Run], t0: float, t1: float) -> list[Gap]:
@@ -162,15 +163,20 @@ def load(
 ) -> tuple[Status, Window | None]:
     """The collector's state now, and the window (cached) unless the file is unreadable."""
     try:
-        with queries.open_ro(db, snapshot=True) as conn:
-            runs, newest = queries.runs(conn), queries.newest(conn, now)
-            st = status(runs, newest, now)
-            t1 = chart_end(now, st.interval or aggregate.DEFAULT_INTERVAL, minutes)
-            key = (minutes, t1, newest, runs[-1] if runs else None)
-            return st, cache.get(key, lambda: build(conn, grids, runs, minutes, t1))
+        return queries.read(db, lambda conn: _current(conn, now, minutes, cache, grids), True)
     except queries.Unavailable as exc:
         st = Status(exc.state, exc.reason)
     if st.state == "no-data":
         t1 = chart_end(now, aggregate.DEFAULT_INTERVAL, minutes)
         return st, cache.get(("empty", minutes, t1), lambda: empty(minutes, t1))
     return st, None
+
+
+def _current(
+    conn: sqlite3.Connection, now: float, minutes: int, cache: Lru[Window], grids: Grids
+) -> tuple[Status, Window | None]:
+    runs, newest = queries.runs(conn), queries.newest(conn, now)
+    st = status(runs, newest, now)
+    t1 = chart_end(now, st.interval or aggregate.DEFAULT_INTERVAL, minutes)
+    key = (minutes, t1, newest, runs[-1] if runs else None)
+    return st, cache.get(key, lambda: build(conn, grids, runs, minutes, t1))
