@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from shared.schema import SCHEMA_VERSION, migrate
 from shared.timeutil import minute_of
-from viewer import queries, window
+from viewer import queries, reader, window
 from viewer.aggregate import Run, find_gaps
 from viewer.grid import Grid, cell_of
-from viewer.queries import Unavailable
+from viewer.reader import Unavailable
 
 M = 1_800_000_000.0  # a whole minute
 
@@ -38,7 +38,7 @@ def digest(path: Path) -> str:
 
 
 def means(db: Path, t0: float, t1: float) -> list[tuple[int, float | None, int]]:
-    with queries.open_ro(db) as conn:
+    with reader.open_ro(db) as conn:
         return window.read_means(conn, t0, t1)
 
 
@@ -70,7 +70,7 @@ def test_sql_minutes_agree_with_minute_of(
     tmp_path_factory: pytest.TempPathFactory, xs: list[float]
 ) -> None:
     db = make_db(tmp_path_factory.mktemp("h") / "c.db", [(x, 1.0) for x in xs])
-    with queries.open_ro(db) as conn:
+    with reader.open_ro(db) as conn:
         found = queries.cells(conn, 0, 3e9, 60.0, None)
     expected: dict[int, int] = {}
     for x in xs:
@@ -85,7 +85,7 @@ def test_reduction_keeps_extremes_and_gaps(tmp_path: Path) -> None:
     rows[15000] = (rows[15000][0], 0.0)  # one dip
     db = make_db(tmp_path / "c.db", rows, [(M, 0.1)])
     t0, t1 = M, M + 2000
-    with queries.open_ro(db) as conn:
+    with reader.open_ro(db) as conn:
         runs = queries.runs(conn)
         points, reduced = window.read_points(conn, window.Grids(), runs, t0, t1)
         gaps = window.find_gaps(points, runs, t0, t1)
@@ -104,14 +104,14 @@ def test_reading_never_changes_the_file(tmp_path: Path) -> None:
     db = make_db(tmp_path / "c.db", [(M + i, 5.0) for i in range(1, 500)], [(M, 1.0)])
     before = digest(db)
     for _ in range(5):
-        with queries.open_ro(db) as conn:
+        with reader.open_ro(db) as conn:
             window.build(conn, window.Grids(), queries.runs(conn), 60, M + 600)
     assert digest(db) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.db"]
 
 
 def test_missing_file_is_no_data_and_is_not_created(tmp_path: Path) -> None:
-    with pytest.raises(Unavailable) as exc, queries.open_ro(tmp_path / "none.db"):
+    with pytest.raises(Unavailable) as exc, reader.open_ro(tmp_path / "none.db"):
         pass
     assert exc.value.state == "no-data" and "cpuload-collector" in exc.value.reason
     assert not (tmp_path / "none.db").exists()
@@ -120,7 +120,7 @@ def test_missing_file_is_no_data_and_is_not_created(tmp_path: Path) -> None:
 def test_a_file_that_is_not_sqlite_is_an_error(tmp_path: Path) -> None:
     bad = tmp_path / "c.db"
     bad.write_bytes(b"hello, this is not a database\n" * 100)
-    with pytest.raises(Unavailable) as exc, queries.open_ro(bad):
+    with pytest.raises(Unavailable) as exc, reader.open_ro(bad):
         pass
     assert exc.value.state == "error"
 
@@ -130,14 +130,14 @@ def test_a_newer_schema_is_an_error_that_says_upgrade(tmp_path: Path) -> None:
     conn = sqlite3.connect(db)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
-    with pytest.raises(Unavailable) as exc, queries.open_ro(db):
+    with pytest.raises(Unavailable) as exc, reader.open_ro(db):
         pass
     assert exc.value.state == "error" and "upgrade" in exc.value.reason
 
 
 def test_an_empty_sqlite_file_is_no_data_yet(tmp_path: Path) -> None:
     sqlite3.connect(tmp_path / "c.db").close()
-    with pytest.raises(Unavailable) as exc, queries.open_ro(tmp_path / "c.db"):
+    with pytest.raises(Unavailable) as exc, reader.open_ro(tmp_path / "c.db"):
         pass
     assert exc.value.state == "no-data"
 
@@ -153,7 +153,7 @@ def test_cached_cells_give_the_same_points_as_a_fresh_read(tmp_path: Path) -> No
     rows = [(M + 0.5 * i, float(i % 97)) for i in range(1, 8000) if not 3000 <= i < 3010]
     db = make_db(tmp_path / "c.db", rows, [(M, 0.5)])
     grid = Grid(5.0, 1.0)
-    with queries.open_ro(db) as conn:
+    with reader.open_ro(db) as conn:
         for end in (M + 2500, M + 3000, M + 3600, M + 3999.5):
             cached = grid.points(conn, end - 1800, end, M + 3999.5)
             fresh = Grid(5.0, 1.0).points(conn, end - 1800, end, M + 3999.5)
@@ -171,7 +171,7 @@ def test_every_sample_query_searches_the_primary_key_range(tmp_path: Path) -> No
     """The number checks (typeof) filter what the key range finds; they never force a scan."""
     db = make_db(tmp_path / "c.db", [(M + i, 5.0) for i in range(1, 3000)], [(M, 1.0)])
     statements: list[str] = []
-    with queries.open_ro(db) as conn:
+    with reader.open_ro(db) as conn:
         conn.set_trace_callback(statements.append)
         window.build(conn, window.Grids(), queries.runs(conn), 60, M + 2000)  # reduced
         window.build(conn, window.Grids(), queries.runs(conn), 5, M + 2000)  # every sample

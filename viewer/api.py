@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from viewer import aggregate, queries
+from viewer import aggregate, queries, reader
 from viewer.aggregate import Gap, Run
 from viewer.window import Status
 
@@ -53,7 +53,7 @@ def _batches(
         return
     try:
         yield from queries.sample_batches(db, first[-1][0], t1)
-    except queries.Unavailable as exc:
+    except reader.Unavailable as exc:
         raise Truncated(f"{exc.reason}; the answer was cut short") from None
 
 

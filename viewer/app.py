@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import bottle
 
-from viewer import aggregate, api, page, queries, window
+from viewer import aggregate, api, page, queries, reader, window
 from viewer.cache import Lru
 from viewer.window import Window
 
@@ -114,8 +114,8 @@ def _read(
     """What `use` reads from a readable file; `missing` for a file (or tables) not there yet;
     503 with the reason for a file that cannot be read."""
     try:
-        return queries.read(db, use, snapshot)
-    except queries.Unavailable as exc:
+        return reader.read(db, use, snapshot)
+    except reader.Unavailable as exc:
         if exc.state == "error":
             raise bottle.HTTPError(503, exc.reason) from None
         return missing

@@ -1,24 +1,15 @@
-"""Read-only access to the collector's file: one short-lived `mode=ro` connection per use."""
+"""The window queries on a read-only connection: samples, counts, cells, gaps, runs."""
 
 import bisect
 import functools
 import sqlite3
-import time
-import urllib.parse
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
-from shared.schema import SchemaError, read_version
 from viewer.aggregate import Point, Run
+from viewer.reader import read
 
-T = TypeVar("T")
 BATCH = 20_000
-# A reader that opens while a collector starts or stops (the file switches between rollback
-# and WAL mode, -wal/-shm come or go) cannot open it for a moment, above all with no write
-# access: such a read is tried again, up to ATTEMPTS times within PATIENCE seconds.
-ATTEMPTS, PATIENCE, PAUSE = 10, 0.5, 0.05
 # A row is a sample only if it passes the schema's CHECKs: with them switched off (PRAGMA
 # ignore_check_constraints) a person can put text in cpu, and such a row is skipped, not
 # drawn. SQLite orders numbers below text and blobs, so a numeric range lets only numbers
@@ -26,98 +17,6 @@ ATTEMPTS, PATIENCE, PAUSE = 10, 0.5, 0.05
 # the primary-key range finds and costs less than typeof() (a day at 0.1 s: count(*) 30 ms
 # plain, 65 ms with this, 119 ms with typeof() on both columns); see rows() for the rest.
 SAMPLE = "cpu BETWEEN 0 AND 100"
-
-
-class Unavailable(Exception):
-    """The file cannot be shown: `state` is "no-data" or "error"; the message says why.
-
-    `transient`: the open or a read failed in a way that may pass (locked, cannot open now).
-    """
-
-    def __init__(self, state: str, reason: str, transient: bool = False) -> None:
-        super().__init__(reason)
-        self.state = state
-        self.reason = reason
-        self.transient = transient
-
-
-def read(path: Path, use: Callable[[sqlite3.Connection], T], snapshot: bool = False) -> T:
-    """`use(conn)` on a fresh read-only connection; tried again while it fails transiently."""
-    deadline = time.monotonic() + PATIENCE
-    attempt = 1
-    while True:
-        try:
-            with open_ro(path, snapshot) as conn:
-                return use(conn)
-        except Unavailable as exc:
-            if not exc.transient or attempt >= ATTEMPTS or time.monotonic() >= deadline:
-                raise
-        attempt += 1
-        time.sleep(PAUSE)
-
-
-@contextmanager
-def open_ro(path: Path, snapshot: bool = False) -> Iterator[sqlite3.Connection]:
-    """A read-only connection that never creates, migrates or writes the file.
-
-    With `snapshot`, every query sees the same state of the file (one read transaction): a
-    count and the rows it counts then agree while the collector writes, where otherwise the
-    cell cache saw a mismatch and read the whole window again.
-    """
-    if not path.exists():
-        raise Unavailable("no-data", f"{path} does not exist yet; is cpuload-collector running?")
-    uri = f"file:{urllib.parse.quote(str(path.absolute()))}?mode=ro"
-    try:
-        conn = sqlite3.connect(uri, uri=True, timeout=5, check_same_thread=False)
-    except sqlite3.Error as exc:
-        raise _failed(path, exc) from None
-    try:
-        _check(conn, path)
-        if snapshot:
-            conn.execute("BEGIN")
-        yield conn
-    except sqlite3.Error as exc:
-        raise _failed(path, exc) from None
-    except (ValueError, TypeError, OverflowError):
-        # Only a hand-made row could do this, and every sample query skips such rows: an
-        # unreadable file, not a 500; the value itself is not echoed (it may be markup).
-        raise Unavailable(
-            "error", f"{path} holds a value that is not a number; was it edited by hand?"
-        ) from None
-    finally:
-        conn.close()
-
-
-def _check(conn: sqlite3.Connection, path: Path) -> None:
-    # The first read is where a reader racing a journal-mode switch fails: an OperationalError
-    # there is passed on as such (and tried again), whatever read_version would make of it.
-    try:
-        conn.execute("PRAGMA schema_version").fetchone()
-    except sqlite3.OperationalError:
-        raise
-    except sqlite3.DatabaseError:
-        pass  # not SQLite at all: read_version says so in its words
-    try:
-        version = read_version(conn)
-    except SchemaError as exc:
-        raise Unavailable("error", f"{path}: {exc}") from None
-    if version == 0:
-        raise Unavailable("no-data", f"{path} has no tables yet; is cpuload-collector running?")
-
-
-def _failed(path: Path, exc: sqlite3.Error) -> Unavailable:
-    if not isinstance(exc, sqlite3.OperationalError):
-        return Unavailable("error", f"cannot read {path}: {exc}")
-    return Unavailable("error", f"cannot read {path}: {exc}; {_hint(exc)}", transient=True)
-
-
-def _hint(exc: sqlite3.OperationalError) -> str:
-    name = getattr(exc, "sqlite_errorname", "")
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-        return "retry, or is another program holding a write lock?"
-    if name.startswith("SQLITE_CANTOPEN"):
-        return "retry; if it persists, check that the viewer may read the file and its directory"
-    return "retry; a collector starting or stopping changes the file for a moment"
 
 
 def runs(conn: sqlite3.Connection) -> list[Run]:

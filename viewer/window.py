@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from viewer import aggregate, charts, queries
+from viewer import aggregate, charts, queries, reader
 from viewer.aggregate import Gap, Point, Run
 from viewer.cache import Lru
 from viewer.grid import Grid, cell_of, pairs_of
@@ -74,10 +74,10 @@ def duration(seconds: float) -> str:
 def read_status(db: Path, now: float) -> Status:
     """The collector's state from the newest sample and the latest run."""
     try:
-        return queries.read(
+        return reader.read(
             db, lambda conn: status(queries.runs(conn), queries.newest(conn, now), now)
         )
-    except queries.Unavailable as exc:
+    except reader.Unavailable as exc:
         return Status(exc.state, exc.reason)
 
 
@@ -163,8 +163,8 @@ def load(
 ) -> tuple[Status, Window | None]:
     """The collector's state now, and the window (cached) unless the file is unreadable."""
     try:
-        return queries.read(db, lambda conn: _current(conn, now, minutes, cache, grids), True)
-    except queries.Unavailable as exc:
+        return reader.read(db, lambda conn: _current(conn, now, minutes, cache, grids), True)
+    except reader.Unavailable as exc:
         st = Status(exc.state, exc.reason)
     if st.state == "no-data":
         t1 = chart_end(now, aggregate.DEFAULT_INTERVAL, minutes)
