@@ -48,6 +48,19 @@ def start_viewer(spawn: Spawn, argv: list[str], env: dict[str, str]) -> tuple[Ch
     return child, wait_for(started, 15, "the viewer's startup line")
 
 
+READ_ONLY = 'd=$1; shift; mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" && exec "$@"'
+
+
+def read_only_viewer(state: Path, db: Path, port: int = 0) -> list[str]:
+    """The viewer's argv in a private mount namespace where `state` is mounted read-only.
+
+    Root ignores file modes, so only a read-only mount proves the viewer writes nothing.
+    """
+    unshare = require_tool("unshare")
+    shell = [unshare, "--mount", "--", "sh", "-c", READ_ONLY, "sh", str(state)]
+    return [*shell, *VIEWER, "--db", str(db), "--port", str(port)]
+
+
 def start_collector(spawn: Spawn, argv: list[str], env: dict[str, str]) -> Child:
     child = spawn(argv, env=env, name="collector")
 
@@ -162,7 +175,6 @@ def test_gap_and_read_only_directory_through_stop_restart_and_kill(
 ) -> None:
     """~40 s: the minute chart can only show a break once the minute after it is half over."""
     require_root()
-    unshare = require_tool("unshare")
     libs = sorted(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"))
     require(bool(libs), "needs libfaketime (apt-get install faketime)")
     state = tmp_path / "state"
@@ -179,10 +191,7 @@ def test_gap_and_read_only_directory_through_stop_restart_and_kill(
 
     minute = (now() // 60 + 1) * 60
     port = free_port()
-    ro = 'd=$1; shift; mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" && exec "$@"'
-    argv = [unshare, "--mount", "--", "sh", "-c", ro, "sh", str(state)]
-    argv += [*VIEWER, "--db", str(db), "--port", str(port)]
-    viewer, base = start_viewer(spawn, argv, env)
+    viewer, base = start_viewer(spawn, read_only_viewer(state, db, port), env)
     mounts = Path(f"/proc/{viewer.pid}/mountinfo").read_text()
     assert [m for m in mounts.splitlines() if f" {state} " in m and " ro," in m], "not read-only"
     assert get_json(base + "healthz")[1]["status"] == "no-data"

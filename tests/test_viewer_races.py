@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Child, require_root, require_tool, wait_for
+from tests.conftest import Child, require_root, wait_for
 from tests.test_queries import make_db
 from tests.test_viewer_process import (
     COLLECTOR,
     VIEWER,
     get,
     get_json,
+    read_only_viewer,
     start_collector,
     start_viewer,
 )
@@ -105,13 +106,10 @@ def test_collector_starts_and_stops_never_make_a_read_only_viewer_fail(
 ) -> None:
     """~6 s: five collector runs at 0.1 s while two threads keep asking, viewer read-only."""
     require_root()
-    unshare = require_tool("unshare")
     state = tmp_path / "state"
     state.mkdir()
     db = state / "cpuload.db"
-    ro = 'd=$1; shift; mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" && exec "$@"'
-    argv = [unshare, "--mount", "--", "sh", "-c", ro, "sh", str(state), *VIEWER, "--db", str(db)]
-    viewer, base = start_viewer(spawn, [*argv, "--port", "0"], base_env)
+    viewer, base = start_viewer(spawn, read_only_viewer(state, db), base_env)
     collect = [*COLLECTOR, "--db", str(db), "--interval", "0.1"]
     start_collector(spawn, collect, base_env).stop(signal.SIGTERM)  # the file exists from here
 
@@ -160,15 +158,12 @@ def test_a_file_it_can_never_open_is_an_error_after_the_retries(
 ) -> None:
     """SQLite's trap: a WAL file without -shm in a directory the viewer cannot write."""
     require_root()
-    unshare = require_tool("unshare")
     state = tmp_path / "state"
     state.mkdir()
     db = make_db(state / "cpuload.db", [(NOW - 1, 5.0)], [(NOW - 10, 1.0)])
     sqlite3.connect(db).execute("PRAGMA journal_mode = WAL").connection.close()
     assert sorted(p.name for p in state.iterdir()) == ["cpuload.db"]  # -wal and -shm gone
-    ro = 'd=$1; shift; mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" && exec "$@"'
-    argv = [unshare, "--mount", "--", "sh", "-c", ro, "sh", str(state), *VIEWER, "--db", str(db)]
-    viewer, base = start_viewer(spawn, [*argv, "--port", "0"], base_env)
+    viewer, base = start_viewer(spawn, read_only_viewer(state, db), base_env)
     code, health = get_json(base + "healthz")
     assert code == 503 and health["status"] == "error", health
     assert "unable to open database file; retry; if it persists, check" in health["reason"]
