@@ -36,12 +36,16 @@ def ensure_venv() -> None:
     STAMP.write_text(want)
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops both programs, as Ctrl-C does
+
+
 def run(viewer_args: list[str]) -> int:
     """Run both programs in the foreground until Ctrl-C; they meet at the default DB path."""
     collector = subprocess.Popen([str(BIN / "cpuload-collector")])
     viewer = subprocess.Popen([str(BIN / "cpuload-viewer"), *viewer_args])
     children = (collector, viewer)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.2)

@@ -97,8 +97,11 @@ def shutdown(notifier: Notifier, writer: Writer, store: Store, run_id: int) -> N
 def prepare_directory(db: Path, is_default: bool) -> None:
     """Create the default directory (0750); an explicit path's directory must exist."""
     parent = db.parent
-    if parent.is_dir():
-        return
+    try:
+        if parent.is_dir():
+            return
+    except OSError as exc:  # a directory on the way that this user may not enter
+        raise Fatal(f"cannot reach {parent}: {exc.strerror}; give another --db") from None
     if not is_default:
         raise Fatal(f"directory {parent} does not exist; create it or give another --db")
     try:

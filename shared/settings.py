@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import TypeVar
 
 from shared import __version__
 
@@ -131,11 +131,7 @@ def _pick(
     try:
         return convert(raw)
     except argparse.ArgumentTypeError as exc:
-        _usage_error(p, f"environment variable {name}: {exc}")
-
-
-def _usage_error(p: argparse.ArgumentParser, message: str) -> NoReturn:
-    p.error(message)
+        p.error(f"environment variable {name}: {exc}")
 
 
 def _interval(raw: str) -> float:

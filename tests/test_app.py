@@ -3,6 +3,7 @@
 import hashlib
 import itertools
 import json
+import os
 import re
 import sqlite3
 import wsgiref.util
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import require_root
 from tests.test_queries import digest, make_db
 from viewer.app import PAGE_CSP, make_app
 from viewer.cache import Lru
@@ -290,3 +292,31 @@ def test_a_hand_edited_text_cpu_is_not_a_sample(db: Path) -> None:
     samples = call(app, "/api/samples").json()["samples"]
     assert all(isinstance(cpu, float) for _, cpu in samples) and bad not in dict(samples)
     assert all(0 <= cpu <= 100 for _, cpu in samples)
+
+
+def test_a_directory_the_viewer_may_not_enter_is_an_error_not_a_500(db: Path) -> None:
+    # Root enters every directory, so the app runs in a child that drops to nobody; pytest's
+    # tmp_path lies under a directory private to root, as /var/lib/cpuload is to others.
+    require_root()
+    app = make_app(db, clock=lambda: NOW)  # built here: the child could not read /root's Python
+    call(app, "/healthz")  # and every module a request needs is imported before the fork
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            answers = [call(app, url) for url in ("/healthz", "/", "/api/samples")]
+            report = [(str(a.code), a.text) for a in answers]
+            os.write(write_end, json.dumps(report).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        report = json.loads(pipe.read() or b"[]")
+    os.waitpid(pid, 0)
+    assert [status[:3] for status, _ in report] == ["503", "503", "503"], report
+    health = json.loads(report[0][1])
+    assert health["status"] == "error" and "be in group cpuload" in health["reason"]
+    assert all("Traceback" not in body for _, body in report)

@@ -79,6 +79,19 @@ def test_sql_minutes_agree_with_minute_of(
     assert all(cell_of(x, 60.0) * 60 == minute_of(x) for x in xs)
 
 
+def test_an_old_run_at_a_short_interval_does_not_stop_todays_reduction(tmp_path: Path) -> None:
+    # A day at 5 s, and two days before it a run at 0.1 s: that old run must not make every
+    # 5 s step a possible gap, which split each sample into its own point (17,280 of them).
+    day = [(M + 5 * i, float(i % 100)) for i in range(1, 17_281)]
+    db = make_db(tmp_path / "c.db", day, [(M - 172_800, 0.1), (M, 5.0)])
+    t0, t1 = M, M + 86_400
+    with reader.open_ro(db) as conn:
+        runs = queries.runs(conn)
+        points, reduced = window.read_points(conn, window.Grids(), runs, t0, t1)
+    assert reduced and len(points) <= 721
+    assert sum(p.count for p in points) == len(day)
+
+
 def test_reduction_keeps_extremes_and_gaps(tmp_path: Path) -> None:
     rows = [(M + 0.1 * i, 50.0) for i in range(1, 20_000) if not 9_000 <= i < 9_100]
     rows[3000] = (rows[3000][0], 100.0)  # one spike

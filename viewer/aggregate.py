@@ -50,6 +50,13 @@ def interval_at(runs: Sequence[Run], ts: float) -> float:
     return runs[max(i, 0)].interval
 
 
+def runs_during(runs: Sequence[Run], t0: float, t1: float) -> list[Run]:
+    """The runs whose time overlaps (t0, t1]: the one current at t0 and those started since."""
+    starts = [r.started for r in runs]
+    first = max(bisect.bisect_right(starts, t0) - 1, 0)
+    return list(runs[first : max(bisect.bisect_right(starts, t1), first + 1)])
+
+
 def inner_gaps(pairs: Iterable[tuple[float, float]], runs: Sequence[Run]) -> list[Gap]:
     """Gaps between consecutive samples (prev, ts), judged by the run `ts` belongs to."""
     return [Gap(a, b) for a, b in pairs if b - a > gap_limit(interval_at(runs, b))]

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from shared import __version__
 from shared.timeutil import local_datetime, zone_label
+from viewer import reader
 from viewer.charts import COLUMNS
 from viewer.window import Status, Window, duration
 
@@ -54,7 +55,7 @@ def _state(db: Path, st: Status, now: float) -> str:
 def _sentence(db: Path, st: Status) -> str:
     if st.state == "error":
         return f"cpuload-viewer cannot read {db}: {st.reason}"
-    if st.state == "no-data" and not db.exists():
+    if st.state == "no-data" and reader.missing(db):
         return (
             f"No data to show yet: this viewer reads {db}, which does not exist yet."
             " Is cpuload-collector running?"

@@ -53,11 +53,12 @@ def open_ro(path: Path, snapshot: bool = False) -> Iterator[sqlite3.Connection]:
     count and the rows it counts then agree while the collector writes, where otherwise the
     cell cache saw a mismatch and read the whole window again.
     """
-    if not path.exists():
+    if not _exists(path):
         raise Unavailable("no-data", f"{path} does not exist yet; is cpuload-collector running?")
     uri = f"file:{urllib.parse.quote(str(path.absolute()))}?mode=ro"
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=5, check_same_thread=False)
+        # A short busy timeout: read() does the waiting, within PATIENCE, not SQLite.
+        conn = sqlite3.connect(uri, uri=True, timeout=PAUSE, check_same_thread=False)
     except sqlite3.Error as exc:
         raise _failed(path, exc) from None
     try:
@@ -75,6 +76,26 @@ def open_ro(path: Path, snapshot: bool = False) -> Iterator[sqlite3.Connection]:
         ) from None
     finally:
         conn.close()
+
+
+def missing(path: Path) -> bool:
+    """True only when the file surely is not there (not when its directory is closed to us)."""
+    try:
+        return not path.exists()
+    except OSError:
+        return False
+
+
+def _exists(path: Path) -> bool:
+    """Whether the file is there; a directory the viewer may not enter is an error, not a 500."""
+    try:
+        return path.exists()
+    except OSError as exc:
+        raise Unavailable(
+            "error",
+            f"cannot look for {path}: {exc.strerror}; the viewer's user must be able to enter"
+            " its directory (with the systemd units: be in group cpuload)",
+        ) from None
 
 
 def _check(conn: sqlite3.Connection, path: Path) -> None:

@@ -106,7 +106,8 @@ class Grids:
 
 
 def split_limit(runs: list[Run]) -> float:
-    """Steps longer than this may be gaps (2 x the shortest interval); the runs decide."""
+    """Steps longer than this may be gaps (2 x the shortest interval of the window's runs: one
+    old run at 0.1 s must not split every 5 s sample of today into its own point)."""
     return 2 * min((r.interval for r in runs), default=aggregate.DEFAULT_INTERVAL)
 
 
@@ -118,12 +119,14 @@ def read_points(
     if rows <= charts.COLUMNS:
         return queries.points(conn, t0, t1), False
     newest = queries.newest(conn, t1)
-    grid = grids.get((t1 - t0) / charts.COLUMNS, split_limit(runs))
+    limit = split_limit(aggregate.runs_during(runs, t0, t1))
+    grid = grids.get((t1 - t0) / charts.COLUMNS, limit)
     return grid.points(conn, t0, t1, newest[0] if newest else t1, rows), True
 
 
 def find_gaps(points: list[Point], runs: list[Run], t0: float, t1: float) -> list[Gap]:
-    inner = aggregate.inner_gaps(pairs_of(points, split_limit(runs)), runs)
+    limit = split_limit(aggregate.runs_during(runs, t0, t1))
+    inner = aggregate.inner_gaps(pairs_of(points, limit), runs)
     first, last = (points[0].first, points[-1].last) if points else (None, None)
     return aggregate.window_gaps(first, last, inner, runs, t0, t1)
 

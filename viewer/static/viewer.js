@@ -58,10 +58,13 @@
     tip.hidden = false;
   }
 
+  // The same format as the server's window.duration(): 12.5 s, 3 min 20 s, 2 h 05 min.
   function age(seconds) {
-    if (seconds < 60) return seconds.toFixed(seconds < 10 ? 1 : 0) + " s";
-    const m = Math.round(seconds / 60);
-    return m < 60 ? m + " min" : Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
+    if (seconds < 60) return Number(seconds.toPrecision(3)) + " s";
+    const total = Math.round(seconds);
+    const m = Math.floor(total / 60);
+    if (m < 60) return m + " min " + String(total % 60).padStart(2, "0") + " s";
+    return Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
   }
 
   function tick() {
