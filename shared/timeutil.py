@@ -36,14 +36,18 @@ def tick_at_or_before(t: float, ratio: Fraction) -> int:
     return k
 
 
+def cell_of(ts: float, width: float) -> int:
+    """The cell c that holds `ts`: c x width < ts <= (c + 1) x width, as a sample's window ends
+    at its stamp. The arithmetic is the SQL's (CAST truncates, which is floor for positive
+    stamps; f x width >= ts catches both an exact multiple and a quotient rounded up), so the
+    views, the viewer's queries and this function agree on every boundary."""
+    f = int(ts / width)
+    return f - 1 if f * width >= ts else f
+
+
 def minute_of(ts: float) -> int:
     """The minute M a sample belongs to: M < ts <= M + 60 (its window ends at ts)."""
-    m = math.floor(ts / 60) * 60
-    if m >= ts:
-        m -= 60
-    elif m + 60 < ts:
-        m += 60
-    return int(m)
+    return cell_of(ts, 60) * 60
 
 
 def local_datetime(ts: float) -> datetime:

@@ -8,14 +8,9 @@ import threading
 from collections.abc import Iterator, Sequence
 from sqlite3 import Connection
 
+from shared.timeutil import cell_of
 from viewer import queries
 from viewer.aggregate import Point
-
-
-def cell_of(ts: float, width: float) -> int:
-    """The same arithmetic as queries.cells does in SQL, so both agree on every boundary."""
-    f = int(ts / width)
-    return f - 1 if f * width >= ts else f
 
 
 def pairs_of(points: Sequence[Point], limit: float) -> Iterator[tuple[float, float]]:

@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from shared.timeutil import cell_of
 from viewer import aggregate, charts, queries, reader
 from viewer.aggregate import Gap, Point, Run
 from viewer.cache import Lru
-from viewer.grid import Grid, cell_of, pairs_of
+from viewer.grid import Grid, pairs_of
 
 
 @dataclass(frozen=True)
