@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from shared.schema import SchemaError, migrate, read_version
+from shared.schema import SchemaError, migrate
 
 # Long enough at start and stop to outwait a viewer's short read; short while running, so a
 # locked database delays a tick by a fraction of it rather than stalling the loop.
@@ -38,8 +38,7 @@ class Store:
         _create(path)
         conn = sqlite3.connect(path, isolation_level=None, timeout=OPEN_BUSY_MS / 1000)
         try:
-            read_version(conn)
-            migrate(conn)
+            migrate(conn)  # reads the version first and writes nothing to a refused file
             _pragma(conn, "journal_mode = WAL")
             _pragma(conn, "synchronous = NORMAL")
             _pragma(conn, f"busy_timeout = {busy_timeout_ms}")

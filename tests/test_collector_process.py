@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.schema import APPLICATION_ID, SCHEMA_VERSION
 from shared.timeutil import stamp
 from tests.conftest import Child, require, require_root, require_tool, script, wait_for
+from tests.test_store import newer
 
 COLLECTOR = script("cpuload-collector")
 STARTUP = re.compile(r"^cpuload-collector: writing (\S+) every (\S+) s \(pid (\d+)\)$", re.M)
@@ -179,20 +179,12 @@ def not_sqlite(path: Path) -> None:
     path.write_bytes(b"my notes, not a database\n" * 50)
 
 
-def newer_schema(path: Path) -> None:
-    with sqlite3.connect(path) as conn:
-        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-        conn.execute("CREATE TABLE samples (ts REAL PRIMARY KEY, cpu REAL)")
-    conn.close()
-
-
 @pytest.mark.parametrize(
     ("make", "says"),
     [
         (lambda p: p.mkdir(), "is a directory"),
         (not_sqlite, "not an SQLite database"),
-        (newer_schema, "upgrade cpuload"),
+        (newer, "upgrade cpuload"),
         (lambda p: None, "does not exist"),
     ],
     ids=["directory", "not-sqlite", "newer-schema", "missing-directory"],

@@ -57,6 +57,11 @@ def runs_during(runs: Sequence[Run], t0: float, t1: float) -> list[Run]:
     return list(runs[first : max(bisect.bisect_right(starts, t1), first + 1)])
 
 
+def latest_interval(runs: Sequence[Run]) -> float:
+    """The interval of the newest run: the one the collector runs at, if it runs."""
+    return runs[-1].interval if runs else DEFAULT_INTERVAL
+
+
 def inner_gaps(pairs: Iterable[tuple[float, float]], runs: Sequence[Run]) -> list[Gap]:
     """Gaps between consecutive samples (prev, ts), judged by the run `ts` belongs to."""
     return [Gap(a, b) for a, b in pairs if b - a > gap_limit(interval_at(runs, b))]

@@ -26,7 +26,7 @@ def samples_stream(
     stream raises Truncated and the server drops the connection (no closing chunk), so a
     client sees an incomplete transfer rather than a well-formed but partial answer.
     """
-    interval = runs[-1].interval if runs else aggregate.DEFAULT_INTERVAL
+    interval = aggregate.latest_interval(runs)
     head = {"from": t0, "to": t1, "interval": interval}
     yield (json.dumps(head)[:-1] + ', "samples": [').encode()
     inner: list[Gap] = []

@@ -49,7 +49,7 @@ class Window:
 
 
 def status(runs: list[Run], newest: tuple[float, float] | None, now: float) -> Status:
-    interval = runs[-1].interval if runs else aggregate.DEFAULT_INTERVAL
+    interval = aggregate.latest_interval(runs)
     if newest is None:
         return Status(
             "no-data", "the database holds no sample yet; is cpuload-collector running?", interval
