@@ -5,13 +5,11 @@ import os
 import time
 from pathlib import Path
 
+from shared.lockfile import lock_path
+
 
 class LockError(Exception):
     """Another collector holds the lock, or the lock file cannot be made."""
-
-
-def lock_path(db: Path) -> Path:
-    return db.with_name(db.name + ".lock")
 
 
 def acquire(db: Path) -> int:

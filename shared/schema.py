@@ -1,6 +1,6 @@
 """The one database schema, its version and the migrations that reach it.
 
-Only the collector creates or migrates a database; the viewer calls `check_readable`.
+Only the collector creates or migrates a database; the viewer only calls `read_version`.
 """
 
 import sqlite3
@@ -59,7 +59,54 @@ FROM (SELECT ts, interval, lag(ts) OVER (ORDER BY ts) AS prev FROM sample_interv
 WHERE ts - prev > 2 * interval + {GAP_SLACK};
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# The split of CPU time a sample carries, in the order of every API, CSV and chart: the six busy
+# modes add up to `cpu`; iowait is idle time spent waiting for I/O (not busy, as in psutil).
+MODES = ("user", "nice", "system", "irq", "softirq", "steal", "iowait")
+BUSY_MODES = MODES[:6]
+# Modes are stored as integer hundredths of a percent (`user100` = 1234 is 12.34 %): 1 to 2
+# bytes each where a REAL takes 8, and 0 bytes for the zeros most hosts have in nice, irq and
+# steal. A hundredth is below anything a chart can show; six rounded busy modes still add up
+# to `cpu` within 0.03 points.
+MODE_COLUMNS = tuple(f"{m}100" for m in MODES)
+PAUSE_KINDS = ("suspend", "stall")
+
+_ADD_MODES = "".join(
+    f"ALTER TABLE samples ADD COLUMN {c} INTEGER CHECK ({c} BETWEEN 0 AND 10000);\n"
+    for c in MODE_COLUMNS
+)
+_MODES_VIEW = ", ".join(f"{c} / 100.0 AS {m}" for c, m in zip(MODE_COLUMNS, MODES, strict=True))
+
+# Version 3: the modes of each sample, what a run knows of its boot, the pauses inside a run
+# (what the viewer needs to name a gap's cause), and a log of edits to old samples.
+#
+# `edits` records every change to `samples` other than appending a sample newer than all
+# others or deleting the oldest (what the collector itself and its retention do), so a reader
+# that keeps aggregates of complete stretches knows which stretch to read again: a row put in
+# or taken out by hand, or a sample stamped in the past after the clock went back.
+_V3 = f"""
+{_ADD_MODES}ALTER TABLE runs ADD COLUMN boot_id TEXT;
+ALTER TABLE runs ADD COLUMN booted REAL;
+CREATE TABLE pauses (
+    id    INTEGER PRIMARY KEY,
+    run   INTEGER NOT NULL REFERENCES runs (id),
+    start REAL NOT NULL,
+    stop  REAL NOT NULL CHECK (stop >= start),
+    kind  TEXT NOT NULL CHECK (kind IN {PAUSE_KINDS!r}),
+    slept REAL NOT NULL DEFAULT 0 CHECK (slept >= 0)
+);
+CREATE INDEX pauses_start ON pauses (start);
+CREATE TABLE edits (
+    seq  INTEGER PRIMARY KEY,
+    low  REAL NOT NULL,
+    high REAL NOT NULL
+);
+CREATE TRIGGER samples_edit_insert AFTER INSERT ON samples WHEN EXISTS (SELECT 1 FROM samples WHERE ts > NEW.ts) BEGIN INSERT INTO edits (low, high) VALUES (NEW.ts, NEW.ts); END;
+CREATE TRIGGER samples_edit_delete AFTER DELETE ON samples WHEN EXISTS (SELECT 1 FROM samples WHERE ts < OLD.ts) BEGIN INSERT INTO edits (low, high) VALUES (OLD.ts, OLD.ts); END;
+CREATE TRIGGER samples_edit_update AFTER UPDATE ON samples BEGIN INSERT INTO edits (low, high) VALUES (min(OLD.ts, NEW.ts), max(OLD.ts, NEW.ts)); END;
+CREATE VIEW sample_modes AS SELECT ts, cpu, {_MODES_VIEW} FROM samples;
+"""  # noqa: E501 - a trigger stays on one line: _statements() splits at a line-ending ';'
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
