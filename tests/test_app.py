@@ -219,7 +219,7 @@ def test_svg_is_cached_until_a_sample_arrives_or_the_window_moves(db: Path) -> N
     clock[0] += 5  # the collector has stopped, yet the empty tail grows
     assert call(app, "/charts/instant.svg").body != first and cache.misses == 2
     with sqlite3.connect(db) as conn:
-        conn.execute("INSERT INTO samples VALUES (?, ?)", (clock[0] - 1, 99.0))
+        conn.execute("INSERT INTO samples (ts, cpu) VALUES (?, ?)", (clock[0] - 1, 99.0))
     assert call(app, "/charts/instant.svg").body != first and cache.misses == 3
 
 

@@ -174,7 +174,7 @@ def test_cached_cells_give_the_same_points_as_a_fresh_read(tmp_path: Path) -> No
         assert grid.cells  # completed cells were kept
         # A sample written late into a cached cell is noticed (the count differs).
         with sqlite3.connect(db) as rw:
-            rw.execute("INSERT INTO samples VALUES (?, ?)", (M + 2500.25, 99.0))
+            rw.execute("INSERT INTO samples (ts, cpu) VALUES (?, ?)", (M + 2500.25, 99.0))
         later = grid.points(conn, M + 2199.5, M + 3999.5, M + 3999.5)
         assert max(p.high for p in later) == 99.0
         assert sum(p.count for p in later) == queries.count(conn, M + 2199.5, M + 3999.5)

@@ -80,7 +80,7 @@ def test_a_version_1_database_is_migrated_keeping_its_data(tmp_path: Path) -> No
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     conn.execute("PRAGMA user_version = 1")
     conn.execute("INSERT INTO runs (started, interval) VALUES (0.5, 5)")
-    conn.executemany("INSERT INTO samples VALUES (?, ?)", [(60.0, 10.0), (65.0, 30.0)])
+    conn.executemany("INSERT INTO samples (ts, cpu) VALUES (?, ?)", [(60.0, 10.0), (65.0, 30.0)])
     conn.commit()
     conn.close()
     store = Store.open(db, 50)
