@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests import routes
 from tests.conftest import require_root
 from tests.test_queries import digest, make_db
 from viewer.app import PAGE_CSP, make_app
@@ -72,6 +73,14 @@ def test_page_shows_state_gaps_both_charts_and_the_minute_table(db: Path) -> Non
 
 def _urls(text: str) -> list[str]:
     return re.findall(r"(?:https?:)?//[\w.-]+[^\s\"'<>]*", text)
+
+
+def test_the_tests_route_list_is_every_route_the_app_serves(db: Path) -> None:
+    app = make_app(db, clock=lambda: NOW)
+    matched = [app.router.match({"PATH_INFO": p, "REQUEST_METHOD": "GET"}) for p in routes.ALL]
+    served = {id(route) for route, _ in matched}
+    missing = [r.rule for r in app.routes if id(r) not in served]
+    assert not missing, f"add these routes to tests/routes.py: {missing}"
 
 
 def test_every_answer_carries_the_security_headers(db: Path) -> None:
@@ -138,13 +147,7 @@ def test_averages_cover_every_minute_of_the_window(db: Path) -> None:
 )
 def test_a_bad_minutes_is_a_400_with_one_plain_line(db: Path, query: str) -> None:
     app = make_app(db, clock=lambda: NOW)
-    for route in (
-        "/",
-        "/charts/instant.svg",
-        "/charts/average.svg",
-        "/api/samples",
-        "/api/averages",
-    ):
+    for route in routes.WINDOW:
         r = call(app, f"{route}?minutes={query}")
         assert r.code == 400, (route, query)
         assert r.headers["content-type"].startswith("text/plain")
@@ -219,7 +222,7 @@ def test_svg_is_cached_until_a_sample_arrives_or_the_window_moves(db: Path) -> N
     clock[0] += 5  # the collector has stopped, yet the empty tail grows
     assert call(app, "/charts/instant.svg").body != first and cache.misses == 2
     with sqlite3.connect(db) as conn:
-        conn.execute("INSERT INTO samples VALUES (?, ?)", (clock[0] - 1, 99.0))
+        conn.execute("INSERT INTO samples (ts, cpu) VALUES (?, ?)", (clock[0] - 1, 99.0))
     assert call(app, "/charts/instant.svg").body != first and cache.misses == 3
 
 
@@ -227,14 +230,7 @@ def test_a_burst_of_requests_leaves_the_file_byte_identical(db: Path) -> None:
     before = digest(db)
     app = make_app(db, clock=lambda: NOW)
     for minutes in (1, 15, 60, 360, 1440):
-        for url in (
-            "/",
-            "/charts/instant.svg",
-            "/charts/average.svg",
-            "/api/samples",
-            "/api/averages",
-            "/healthz",
-        ):
+        for url in (*routes.WINDOW, routes.HEALTH):
             assert call(app, f"{url}?minutes={minutes}").code == 200
     assert digest(db) == before
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before

@@ -11,19 +11,13 @@ from pathlib import Path
 import pytest
 
 from shared.schema import SCHEMA_VERSION
+from tests import routes
 from tests.conftest import Child
 from tests.test_queries import make_db
 from tests.test_viewer_process import COLLECTOR, VIEWER, get, get_json, start_viewer
 
 Spawn = Callable[..., Child]
-ROUTES = (
-    "",
-    "?minutes=1440",
-    "charts/instant.svg",
-    "charts/average.svg",
-    "api/samples",
-    "api/averages",
-)
+ROUTES = (*(r.removeprefix("/") for r in routes.WINDOW), "?minutes=1440")
 
 
 def garbage(path: Path) -> None:

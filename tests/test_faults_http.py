@@ -11,23 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests import routes
 from tests.conftest import Child, wait_for
 from tests.test_viewer_process import COLLECTOR, VIEWER, get, start_collector, start_viewer
 
 Spawn = Callable[..., Child]
-ROUTES = (
-    "/",
-    "/charts/instant.svg",
-    "/charts/average.svg",
-    "/api/samples",
-    "/api/averages",
-    "/healthz",
-    "/static/viewer.js",
-    "/static/viewer.css",
-    "/static/",
-    "/charts/",
-    "/api/",
-)
+ROUTES = (*routes.ALL, "/static/", "/charts/", "/api/")  # and prefixes, for the fuzzer
 CANARY = "canary-7f3a9c1e-not-for-the-web"
 # What must never come back: a file outside the app, the database, or a Python traceback.
 LEAKS = ("root:x:0:0", CANARY, "SQLite format 3", "def make_app", "Traceback", 'File "/')
