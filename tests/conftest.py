@@ -21,12 +21,15 @@ import pytest
 
 from bench.children import Child as Child  # re-exported: the tests' harness
 from bench.children import ChildError, clean_env, program
+from tests.fault_figures import FaultFigures, Session, group_of
 
 script = program  # the name the tests use: the console script, or `python -m` from the checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRE_ALL = os.environ.get("CPULOAD_TEST_REQUIRE_ALL") == "1"
 ARTIFACTS = ROOT / "tests" / "artifacts"
+FIGURES = Session()
+PASSED = pytest.StashKey[bool]()
 
 
 def require(condition: bool, reason: str) -> None:
@@ -54,6 +57,8 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    if report.when == "call":
+        item.stash[PASSED] = report.passed
     if call.excinfo is not None and call.excinfo.errisinstance(ChildError):
         report.longrepr = str(call.excinfo.value)  # the child's output, not the harness's stack
     if REQUIRE_ALL and report.skipped:
@@ -93,6 +98,19 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Child]]:
     yield start
     for child in children:
         child.stop(signal.SIGTERM, timeout=5)
+
+
+@pytest.fixture
+def faults(request: pytest.FixtureRequest) -> Iterator[FaultFigures]:
+    """Records a fault test's figures for docs/reliability.md (see tests/fault_figures.py)."""
+    figures = FaultFigures(group_of(request.module.__name__), request.node.nodeid)
+    yield figures
+    if request.node.stash.get(PASSED, False):
+        FIGURES.keep(figures)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    FIGURES.write(ARTIFACTS / "faults.json")
 
 
 @pytest.fixture
