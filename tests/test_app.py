@@ -236,7 +236,7 @@ def test_a_burst_of_requests_leaves_the_file_byte_identical(db: Path) -> None:
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
 
 
-def test_the_readmes_worked_example(tmp_path: Path) -> None:
+def test_the_worked_example_in_the_http_api_doc(tmp_path: Path) -> None:
     """Window 12:00:40-12:03:40 at 5 s, the collector stopped from 12:01:10 to 12:02:40."""
     m = 1_800_000_000.0  # "12:00"
     rows = [(m + 5 * i, 20.0) for i in range(1, 13)] + [(m + 65, 30.0), (m + 70, 50.0)]
