@@ -143,13 +143,20 @@ def compare(sources: Sources) -> str:
     """cpuload beside the other stack: its costs from the bench, its behaviour as others.json
     words it; the other stack's figures with where they were measured."""
     b, django = sources.bench, sources.others["django"]
-    rss = [value(b, "viewer", f"resident memory after the run, {n} DB") for n in ("hour", "year")]
+    rss = sorted(
+        r["p50"]
+        for r in b["rows"]
+        if r["section"] == "viewer"
+        and r["p50"] is not None
+        and r["figure"].startswith("resident memory after the run")
+    )
+    viewer = f"{number(rss[0])} to {number(rss[-1])}" if rss else "(not measured in this run)"
     measured = {
         "processes": "2 services, 2 processes (the collector, the viewer)",
         "cpu_idle": f"collector {value(b, 'collector', 'CPU per hour at 5 s')} CPU-seconds"
         " an hour (its CPU per sample times 720)",
         "memory": f"collector {value(b, 'collector', 'resident memory (VmRSS)')} MB; viewer"
-        f" {rss[0]} to {rss[1]} MB after the benchmark's requests",
+        f" {viewer} MB after the benchmark's requests",
         "page_time": f"p50 {value(b, 'viewer', 'warm GET /, 1 h')} ms from the viewer's cache,"
         f" {value(b, 'viewer', 'cold GET /, 1 h')} ms right after a new sample",
         "throughput": f"{value(b, 'load', 'GET / throughput, 4 clients')} requests/s"

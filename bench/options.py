@@ -53,8 +53,8 @@ def parse(argv: Sequence[str] | None) -> Options:
         const=LATEST,
         type=Path,
         metavar="JSON",
-        help=f"measure nothing: rewrite the docs' tables from JSON (default {LATEST.parent.name}"
-        f"/{LATEST.name} in docs/) and the fault figures beside it",
+        help="measure nothing: rewrite the docs' generated tables from JSON (default"
+        " docs/bench/latest.json) and the faults.json and others.json beside it",
     )
     args = p.parse_args(argv)
     opts = replace(QUICK if args.quick else FULL, as_json=args.json, markdown=args.markdown)
