@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
 """Quick start on a fresh clone with only Python 3.11+.
 
-    python3 dev.py run [viewer flags]   start the collector and the viewer locally, print the URL
-    python3 dev.py test [pytest args]   run the whole test suite (lint and types included)
+    python3 dev.py run [flags]          run the collector and the viewer here until Ctrl-C
+    python3 dev.py test [pytest args]   run the test suite (ruff and mypy --strict included)
+    python3 dev.py --help               this text
 
-Both make a virtual environment in .venv on first use (and again when pyproject.toml changes).
+run: --db PATH and --log-level go to both programs, --interval and --retention-days to the
+collector, every other flag to the viewer (e.g. --port 0 picks a free port).
+
+Both make a virtual environment in .venv on first use: `run` installs cpuload alone, `test`
+adds the test tools (pytest, ruff, mypy, playwright). Each is installed again only when
+pyproject.toml changes.
 """
 
 import hashlib
@@ -18,31 +24,63 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
-STAMP = VENV / ".cpuload-installed"
+BOTH = ("--db", "--log-level")
+COLLECTOR_ONLY = ("--interval", "--retention-days")
 
 
-def ensure_venv() -> None:
-    """Create .venv and install the project with its test extra, unless already current."""
+def stamp(extra: str) -> Path:
+    """One stamp per install ('' is cpuload alone), holding the pyproject.toml it matched."""
+    return VENV / f".cpuload-installed{'-' + extra if extra else ''}"
+
+
+def is_current(extra: str) -> bool:
+    """True when .venv already holds this install (the test install includes the plain one)."""
     want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text() == want and (BIN / "python").exists():
+    found = [s.read_text() for s in (stamp(extra), stamp("test")) if s.exists()]
+    return want in found and (BIN / "python").exists()
+
+
+def ensure_venv(extra: str) -> None:
+    """Create .venv and install the project (with `extra`, if given), unless already current."""
+    if is_current(extra):
         return
     if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be run by an older python3
         sys.exit("cpuload needs Python 3.11 or newer; run this with python3.11 or later")
-    note = "dev.py: setting up .venv (first use, or pyproject.toml changed) ..."
+    what = "cpuload and its test tools" if extra else "cpuload"
+    note = f"dev.py: installing {what} into .venv (first use, or pyproject.toml changed) ..."
     print(note, file=sys.stderr, flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    if not (BIN / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     pip = [str(BIN / "python"), "-m", "pip", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "install", "-e", f"{ROOT}[test]"], check=True)
-    STAMP.write_text(want)
+    subprocess.run([*pip, "install", "-e", f"{ROOT}[{extra}]" if extra else str(ROOT)], check=True)
+    stamp(extra).write_text(hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest())
+
+
+def split_flags(args: list[str]) -> tuple[list[str], list[str]]:
+    """`run`'s flags -> (the collector's, the viewer's); `--flag value` and `--flag=value`."""
+    collector: list[str] = []
+    viewer: list[str] = []
+    rest = list(args)
+    while rest:
+        flag = rest.pop(0)
+        name = flag.split("=", 1)[0]
+        routed = name in BOTH or name in COLLECTOR_ONLY
+        taken = [flag, rest.pop(0)] if routed and "=" not in flag and rest else [flag]
+        if routed:
+            collector += taken
+        if name not in COLLECTOR_ONLY:
+            viewer += taken
+    return collector, viewer
 
 
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt  # SIGTERM stops both programs, as Ctrl-C does
 
 
-def run(viewer_args: list[str]) -> int:
-    """Run both programs in the foreground until Ctrl-C; they meet at the default DB path."""
-    collector = subprocess.Popen([str(BIN / "cpuload-collector")])
+def run(args: list[str]) -> int:
+    """Run both programs in the foreground until Ctrl-C or until one of them exits."""
+    collector_args, viewer_args = split_flags(args)
+    collector = subprocess.Popen([str(BIN / "cpuload-collector"), *collector_args])
     viewer = subprocess.Popen([str(BIN / "cpuload-viewer"), *viewer_args])
     children = (collector, viewer)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -57,12 +95,16 @@ def run(viewer_args: list[str]) -> int:
     return max(child.wait() for child in children)
 
 
-def main() -> int:
-    command, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
+def main(argv: list[str]) -> int:
+    """Exit status: the programs' or pytest's; 0 for --help; 2 for an unknown command."""
+    command, args = (argv[0], argv[1:]) if argv else ("", [])
+    if command in ("-h", "--help", "help") or (command == "run" and {"-h", "--help"} & set(args)):
+        print(__doc__.strip())
+        return 0
     if command not in ("run", "test"):
         print(__doc__.strip(), file=sys.stderr)
         return 2
-    ensure_venv()
+    ensure_venv("test" if command == "test" else "")
     if command == "test":
         os.chdir(ROOT)
         return subprocess.call([str(BIN / "python"), "-m", "pytest", *args])
@@ -70,4 +112,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

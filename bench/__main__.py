@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import collector_bench, load, viewer_bench
+from bench import collector_bench, load, markdown, viewer_bench
 from bench.history import History
 from bench.machine import describe
 from bench.options import YEAR_ROWS, Options, parse
@@ -88,18 +88,21 @@ def run(opts: Options, work: Path) -> list[Row]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Flags: --quick, --json, --only, and smaller inputs for tests (see --help).
+    """Flags: --quick, --json, --only, --markdown, and smaller inputs for tests (see --help).
 
     Exit status: 0 when every target is met, 1 when one is missed or could not be measured,
     2 on bad usage.
     """
     opts = parse(argv)
+    if opts.markdown is not None:
+        return markdown.main(opts.markdown)
     started = time.time()
     meta: dict[str, Any] = {
         "machine": describe(),
         "mode": opts.mode,
         "started_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "history": f"{opts.year_rows:,} rows ({history_label(opts.year_rows)})",
+        "command": " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)]),
     }
     with tempfile.TemporaryDirectory(prefix="cpuload-bench-") as tmp:
         rows = run(opts, Path(tmp))

@@ -1,11 +1,17 @@
-"""The real programs as child processes: started, awaited by their ready line, always ended."""
+"""The real programs as child processes: started, their output kept in a file, always ended.
+
+This is the one harness for child processes; the tests use it too, through tests/conftest.py.
+It lives here, not in tests/, because `python -m bench` must run without pytest: the tests
+may import bench (both are packages at the checkout's top level), while bench importing tests
+would pull pytest and the test fixtures into the benchmark. So nothing here knows pytest: a
+dead child raises ChildError, which tests/conftest.py reports as a plain test failure.
+"""
 
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -28,7 +34,8 @@ def program(name: str) -> list[str]:
 
 
 def clean_env(state: Path) -> dict[str, str]:
-    """This environment without CPULOAD_* and systemd variables that would steer the child."""
+    """This environment without CPULOAD_* and systemd variables that would steer the child;
+    its default database under `state` (XDG_STATE_HOME), never the caller's."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -41,67 +48,69 @@ def clean_env(state: Path) -> dict[str, str]:
 
 
 class Child:
-    """A child whose stderr is drained by a thread, so it can never block on a full pipe."""
+    """A child whose stdout and stderr go to `log`, a file: it never blocks on a full pipe,
+    and the whole output is there to read (and to show) after it ended."""
 
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+    def __init__(self, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.argv = argv
-        self.lines: list[str] = []
+        self.log = log
+        self._log_file = log.open("wb")
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
             env=env,
-            text=True,
             start_new_session=True,
         )
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
-    def _drain(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_line(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
-        """The first stderr line matching `pattern`; ChildError if the child exits first."""
-        deadline = time.monotonic() + timeout
-        regex = re.compile(pattern)
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if found := regex.search(line):
-                    return found
-            if self.proc.poll() is not None:
-                raise ChildError(f"{self.name} exited with {self.proc.returncode}: {self.tail()}")
-            time.sleep(0.02)
-        raise ChildError(f"{self.name} printed no line matching {pattern!r}: {self.tail()}")
-
     @property
     def name(self) -> str:
         return Path(self.argv[0]).name
 
+    def output(self) -> str:
+        """Everything it printed so far."""
+        return self.log.read_text(errors="replace")
+
     def tail(self, count: int = 3) -> str:
-        """The last lines of its stderr, joined on one line."""
-        return " | ".join(line.strip() for line in self.lines[-count:]) or "(no output)"
+        """Its last lines, joined on one line."""
+        lines = self.output().splitlines()[-count:]
+        return " | ".join(line.strip() for line in lines) or "(no output)"
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def check_alive(self) -> None:
+        """ChildError, with what it printed last, if it exited."""
         if self.proc.poll() is not None:
-            raise ChildError(f"{self.name} exited with {self.proc.returncode}: {self.tail()}")
+            last = "\n".join(self.output().splitlines()[-40:]) or "(no output)"
+            raise ChildError(f"{self.name} exited with {self.proc.returncode}:\n{last}")
 
-    def stop(self) -> int:
-        """SIGTERM, then SIGKILL after 10 s; returns the exit status."""
+    def wait_line(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
+        """The first output line matching `pattern`; ChildError if the child exits first."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern, re.MULTILINE)
+        while time.monotonic() < deadline:
+            if found := regex.search(self.output()):
+                return found
+            self.check_alive()
+            time.sleep(0.02)
+        raise ChildError(f"{self.name} printed no line matching {pattern!r}: {self.tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        """`sig` (SIGTERM), then SIGKILL after `timeout` seconds; returns the exit status."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
             try:
-                self.proc.wait(10)
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._reader.join(2)
+        self._log_file.close()
         return self.proc.returncode
 
 
@@ -111,7 +120,8 @@ class Server:
     def __init__(self, name: str, history: History, work: Path) -> None:
         self.name, self.history = name, history
         argv = [*program("cpuload-viewer"), "--db", str(history.path), "--port", "0"]
-        self.child = Child(argv, clean_env(work / f"state-viewer-{name}"))
+        env = clean_env(work / f"state-viewer-{name}")
+        self.child = Child(argv, work / f"viewer-{name}.log", env)
         self._client: Client | None = None
 
     @property

@@ -56,7 +56,7 @@ def start(kind: str, db: Path, interval: float, work: Path) -> Watched:
         argv += ["--retention-days", "0"]
     else:
         argv = [sys.executable, "-m", "bench.floor_loop", str(db), f"{interval:g}"]
-    child = Child(argv, clean_env(work / f"state-{kind}"))
+    child = Child(argv, work / f"{kind}.log", clean_env(work / f"state-{kind}"))
     child.wait_line(READY[kind])
     return Watched(child, db)
 

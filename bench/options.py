@@ -1,11 +1,14 @@
 """The benchmark's flags and the sizes of a full and a quick run."""
 
 import argparse
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 SECTIONS = ("collector", "storage", "viewer", "load")
 YEAR_ROWS = 365 * 24 * 720  # a year at 5 s: 6,307,200
+LATEST = Path(__file__).resolve().parent.parent / "docs" / "bench" / "latest.json"
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class Options:
     cold_reps: int
     floor_reps: int
     load_seconds: float
+    markdown: Path | None = None
 
 
 FULL = Options("full", SECTIONS, False, YEAR_ROWS, 0.1, 20, 25, 12, 100, 40, 10, 10.0)
@@ -43,9 +47,24 @@ def parse(argv: Sequence[str] | None) -> Options:
     p.add_argument("--samples", type=_positive, metavar="N", help="collector samples measured")
     p.add_argument("--reps", type=_positive, metavar="N", help="cold requests per figure")
     p.add_argument("--load-seconds", type=_positive, metavar="S", help="seconds per load run")
+    p.add_argument(
+        "--markdown",
+        nargs="?",
+        const=LATEST,
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: rewrite the docs' generated tables from JSON (default"
+        " docs/bench/latest.json) and the faults.json and others.json beside it",
+    )
     args = p.parse_args(argv)
-    opts = replace(QUICK if args.quick else FULL, as_json=args.json)
-    return _overrides(opts, args)
+    opts = replace(QUICK if args.quick else FULL, as_json=args.json, markdown=args.markdown)
+    return replace(_overrides(opts, args), mode=mode(argv))
+
+
+def mode(argv: Sequence[str] | None) -> str:
+    """'full', or the command that made a smaller run: such figures are never the targets'."""
+    flags = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--json"]
+    return f"not the quiet full run: python -m bench {' '.join(flags)}" if flags else "full"
 
 
 def _overrides(opts: Options, args: argparse.Namespace) -> Options:

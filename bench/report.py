@@ -18,25 +18,25 @@ def number(value: float | None) -> str:
     return f"{value:,.{decimals}f}"
 
 
-def cells(row: Row) -> tuple[str, ...]:
-    v = row.value
-    ratio = row.ratio
+def cells(row: dict[str, Any]) -> tuple[str, ...]:
+    """One row as text, from its JSON form: the terminal table and the docs' tables alike."""
+    ratio = row["ratio"]
     return (
-        f"{row.section}: {row.figure}",
-        row.unit,
-        number(v.p50 if v else None),
-        number(v.p95 if v and v.n > 1 else None),
-        str(v.n if v else 0),
-        number(row.floor),
+        f"{row['section']}: {row['figure']}",
+        row["unit"],
+        number(row["p50"]),
+        number(row["p95"] if row["n"] > 1 else None),
+        str(row["n"]),
+        number(row["floor"]),
         "-" if ratio is None else f"{ratio:.2f}x",
-        row.target.text(row.unit) if row.target else "-",
-        row.status,
+        row["target"] or "-",
+        row["status"],
     )
 
 
 def table(rows: list[Row], meta: dict[str, Any]) -> str:
     """The machine on the first line, then the rows, then what each floor is and the notes."""
-    body = [HEADER, *(cells(r) for r in rows)]
+    body = [HEADER, *(cells(row_dict(r)) for r in rows)]
     widths = [max(len(line[i]) for line in body) for i in range(len(HEADER))]
     lines = [first_line(meta["machine"]), describe_run(meta, rows), ""]
     for line in body:
@@ -53,10 +53,14 @@ def table(rows: list[Row], meta: dict[str, Any]) -> str:
 
 
 def describe_run(meta: dict[str, Any], rows: list[Row]) -> str:
-    verdicts = [r.status for r in rows]
+    return run_line(meta, [r.status for r in rows])
+
+
+def run_line(meta: dict[str, Any], verdicts: list[str]) -> str:
+    """How the run was made and how many targets it missed, in one line."""
     missed = sum(v in ("MISS", "ERROR") for v in verdicts)
     return (
-        f"run: {meta['mode']} mode, {meta['started_utc']}, {meta['seconds']:.0f} s;"
+        f"run: {meta['mode']}; {meta['started_utc']}, {meta['seconds']:.0f} s;"
         f" history {meta['history']}; {missed} of {sum(v != 'info' for v in verdicts)} targets"
         " missed or not measured"
     )

@@ -1,5 +1,8 @@
 """Fixtures every test module shares: real child processes, free ports, and the skip policy.
 
+The child-process harness itself (Child, program) is bench/children.py's, shared with the
+benchmark: a child that died fails the test with its output, through the hook below.
+
 Tests that need root, chromium or systemd-nspawn call `require(...)`: on a laptop that lacks
 them they skip with the reason; with CPULOAD_TEST_REQUIRE_ALL=1 (set by .ci/run) every skip,
 wherever it comes from, is reported as a failure, so CI never passes by skipping.
@@ -9,8 +12,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -18,9 +19,17 @@ from typing import Any
 
 import pytest
 
+from bench.children import Child as Child  # re-exported: the tests' harness
+from bench.children import ChildError, clean_env, program
+from tests.fault_figures import FaultFigures, Session, group_of
+
+script = program  # the name the tests use: the console script, or `python -m` from the checkout
+
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRE_ALL = os.environ.get("CPULOAD_TEST_REQUIRE_ALL") == "1"
 ARTIFACTS = ROOT / "tests" / "artifacts"
+FIGURES = Session()
+PASSED = pytest.StashKey[bool]()
 
 
 def require(condition: bool, reason: str) -> None:
@@ -48,18 +57,14 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    if report.when == "call":
+        item.stash[PASSED] = report.passed
+    if call.excinfo is not None and call.excinfo.errisinstance(ChildError):
+        report.longrepr = str(call.excinfo.value)  # the child's output, not the harness's stack
     if REQUIRE_ALL and report.skipped:
         report.outcome = "failed"
         report.longrepr = f"skipped under CPULOAD_TEST_REQUIRE_ALL=1: {report.longrepr}"
     return report
-
-
-def script(name: str) -> list[str]:
-    """The installed console script beside this Python, else `python -m` from the checkout."""
-    installed = Path(sys.executable).parent / name
-    if installed.exists():
-        return [str(installed)]
-    return [sys.executable, "-m", name.removeprefix("cpuload-")]
 
 
 def free_port() -> int:
@@ -79,54 +84,6 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "c
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
-class Child:
-    """A real child process whose stderr goes to a file, so a failure can show it."""
-
-    def __init__(self, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
-        self.argv = argv
-        self.log = log
-        self._log_file = log.open("wb")
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def output(self) -> str:
-        if not self._log_file.closed:
-            self._log_file.flush()
-        return self.log.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def check_alive(self) -> None:
-        """Fail at once, with the child's output, if it exited."""
-        if self.proc.poll() is not None:
-            pytest.fail(
-                f"{self.argv[0]} exited with {self.proc.returncode}:\n{self.output()}",
-                pytrace=False,
-            )
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log_file.close()
-        return self.proc.returncode
-
-
 @pytest.fixture
 def spawn(tmp_path: Path) -> Iterator[Callable[..., Child]]:
     """Start real children; every one is ended (SIGKILL if need be) in teardown."""
@@ -144,14 +101,19 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Child]]:
 
 
 @pytest.fixture
+def faults(request: pytest.FixtureRequest) -> Iterator[FaultFigures]:
+    """Records a fault test's figures for docs/reliability.md (see tests/fault_figures.py)."""
+    figures = FaultFigures(group_of(request.module.__name__), request.node.nodeid)
+    yield figures
+    if request.node.stash.get(PASSED, False):
+        FIGURES.keep(figures)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    FIGURES.write(ARTIFACTS / "faults.json")
+
+
+@pytest.fixture
 def base_env(tmp_path: Path) -> dict[str, str]:
     """An environment with no CPULOAD_*/systemd variables leaking in from the caller."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CPULOAD_", "NOTIFY_SOCKET", "WATCHDOG_", "JOURNAL_STREAM"))
-        and k not in ("STATE_DIRECTORY", "XDG_STATE_HOME")
-    }
-    env["XDG_STATE_HOME"] = str(tmp_path / "xdg-state")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return clean_env(tmp_path / "xdg-state")

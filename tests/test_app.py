@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests import routes
 from tests.conftest import require_root
 from tests.test_queries import digest, make_db
 from viewer.app import PAGE_CSP, make_app
@@ -72,6 +73,14 @@ def test_page_shows_state_gaps_both_charts_and_the_minute_table(db: Path) -> Non
 
 def _urls(text: str) -> list[str]:
     return re.findall(r"(?:https?:)?//[\w.-]+[^\s\"'<>]*", text)
+
+
+def test_the_tests_route_list_is_every_route_the_app_serves(db: Path) -> None:
+    app = make_app(db, clock=lambda: NOW)
+    matched = [app.router.match({"PATH_INFO": p, "REQUEST_METHOD": "GET"}) for p in routes.ALL]
+    served = {id(route) for route, _ in matched}
+    missing = [r.rule for r in app.routes if id(r) not in served]
+    assert not missing, f"add these routes to tests/routes.py: {missing}"
 
 
 def test_every_answer_carries_the_security_headers(db: Path) -> None:
@@ -138,13 +147,7 @@ def test_averages_cover_every_minute_of_the_window(db: Path) -> None:
 )
 def test_a_bad_minutes_is_a_400_with_one_plain_line(db: Path, query: str) -> None:
     app = make_app(db, clock=lambda: NOW)
-    for route in (
-        "/",
-        "/charts/instant.svg",
-        "/charts/average.svg",
-        "/api/samples",
-        "/api/averages",
-    ):
+    for route in routes.WINDOW:
         r = call(app, f"{route}?minutes={query}")
         assert r.code == 400, (route, query)
         assert r.headers["content-type"].startswith("text/plain")
@@ -227,20 +230,13 @@ def test_a_burst_of_requests_leaves_the_file_byte_identical(db: Path) -> None:
     before = digest(db)
     app = make_app(db, clock=lambda: NOW)
     for minutes in (1, 15, 60, 360, 1440):
-        for url in (
-            "/",
-            "/charts/instant.svg",
-            "/charts/average.svg",
-            "/api/samples",
-            "/api/averages",
-            "/healthz",
-        ):
+        for url in (*routes.WINDOW, routes.HEALTH):
             assert call(app, f"{url}?minutes={minutes}").code == 200
     assert digest(db) == before
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
 
 
-def test_the_readmes_worked_example(tmp_path: Path) -> None:
+def test_the_worked_example_in_the_http_api_doc(tmp_path: Path) -> None:
     """Window 12:00:40-12:03:40 at 5 s, the collector stopped from 12:01:10 to 12:02:40."""
     m = 1_800_000_000.0  # "12:00"
     rows = [(m + 5 * i, 20.0) for i in range(1, 13)] + [(m + 65, 30.0), (m + 70, 50.0)]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Child, require, wait_for
+from tests.fault_figures import FaultFigures
 from tests.test_collector_process import samples, start
 from tests.test_viewer_process import VIEWER, get, get_json, start_viewer
 
@@ -72,7 +73,7 @@ def assert_sensible(base: str, clock: FakeClock) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_clock_steps_back_and_forward_under_both_programs(
-    tmp_path: Path, spawn: Spawn, base_env: dict[str, str]
+    tmp_path: Path, spawn: Spawn, base_env: dict[str, str], faults: FaultFigures
 ) -> None:
     """~15 s at --interval 0.1: back 3 s (stamps collide), back an hour, forward a day."""
     clock = FakeClock(tmp_path)
@@ -114,6 +115,13 @@ def test_clock_steps_back_and_forward_under_both_programs(
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     conn.close()
     assert "Traceback" not in collector.log.read_text()
+    dropped = re.search(r"dropped (\d+) samples", collector.output())
+    faults.record("samples stored across the three steps", len(after))
+    faults.record("samples dropped after the 3 s step back", int(dropped[1]) if dropped else 0)
+    changed = sum(after.get(ts) != cpu for ts, cpu in before.items())
+    faults.record("stored samples changed by a later step", changed)
+    faults.record("/healthz last_sample_age after an hour back", back["last_sample_age"], "s")
+    faults.record("/healthz last_sample_age after a day ahead", ahead["last_sample_age"], "s")
     print(
         f"\nclock steps: {len(after)} samples, healthz ages {back['last_sample_age']:.2f} s"
         f" (an hour back) and {ahead['last_sample_age']:.2f} s (a day ahead)"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Child, require_root, require_tool, wait_for
+from tests.fault_figures import FaultFigures
 from tests.test_collector_process import consecutive, samples, start
 from tests.test_notify import Listener
 
@@ -85,6 +86,19 @@ def check_nothing_lost(db: Path, outage: Outage, hold: float, says: str) -> None
     assert outage.longest_silence < WATCHDOG_USEC / 1e6
 
 
+def record(faults: FaultFigures, outage: Outage, db: Path) -> None:
+    """The outage's figures for docs/reliability.md."""
+    stamps = [ts for ts, _ in samples(db)]
+    expected = round((stamps[-1] - stamps[0]) / INTERVAL) + 1
+    faults.record("interval", INTERVAL, "s")
+    faults.record("time without a successful write", outage.seconds, "s")
+    faults.record("watchdog pings during it", outage.pings)
+    faults.record("longest time between two pings", outage.longest_silence, "s")
+    faults.record("watchdog limit (WATCHDOG_USEC)", WATCHDOG_USEC / 1e6, "s")
+    faults.record("samples kept in memory, then written", outage.queued)
+    faults.record("samples missing between the first and the last", expected - len(stamps))
+
+
 def summary(outage: Outage) -> str:
     return (
         f"{outage.seconds:.1f} s without writing, {outage.pings} watchdog pings (longest"
@@ -138,7 +152,11 @@ def write_until_full(fd: int, chunk: bytes) -> None:
 
 @pytest.mark.slow
 def test_a_full_disk_queues_samples_pings_the_watchdog_and_writes_them_all_when_space_returns(
-    small_fs: Path, spawn: Spawn, base_env: dict[str, str], listener: Listener
+    small_fs: Path,
+    spawn: Spawn,
+    base_env: dict[str, str],
+    listener: Listener,
+    faults: FaultFigures,
 ) -> None:
     """~8 s: full for 3 s (30 intervals) after the collector first failed to write."""
     db = small_fs / "c.db"
@@ -153,4 +171,5 @@ def test_a_full_disk_queues_samples_pings_the_watchdog_and_writes_them_all_when_
         lambda: filler[0].unlink(),
     )
     check_nothing_lost(db, outage, 3.0, "full")
+    record(faults, outage, db)
     print(f"\ndisk full: {summary(outage)}")

@@ -11,19 +11,14 @@ from pathlib import Path
 import pytest
 
 from shared.schema import SCHEMA_VERSION
+from tests import routes
 from tests.conftest import Child
+from tests.fault_figures import FaultFigures
 from tests.test_queries import make_db
 from tests.test_viewer_process import COLLECTOR, VIEWER, get, get_json, start_viewer
 
 Spawn = Callable[..., Child]
-ROUTES = (
-    "",
-    "?minutes=1440",
-    "charts/instant.svg",
-    "charts/average.svg",
-    "api/samples",
-    "api/averages",
-)
+ROUTES = (*(r.removeprefix("/") for r in routes.WINDOW), "?minutes=1440")
 
 
 def garbage(path: Path) -> None:
@@ -73,7 +68,7 @@ def digest(path: Path) -> str:
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_bad_file_is_refused_by_the_collector_and_reported_by_the_viewer_untouched(
-    tmp_path: Path, spawn: Spawn, base_env: dict[str, str], case: str
+    tmp_path: Path, spawn: Spawn, base_env: dict[str, str], case: str, faults: FaultFigures
 ) -> None:
     make, says = CASES[case]
     db = tmp_path / "c.db"
@@ -107,3 +102,4 @@ def test_a_bad_file_is_refused_by_the_collector_and_reported_by_the_viewer_untou
     assert not [p.name for p in tmp_path.glob("c.db-*")], "a journal or WAL was left beside it"
     viewer.check_alive()
     assert "Traceback" not in viewer.output()
+    faults.record(case, result.stderr.strip().replace(str(db), "FILE"))

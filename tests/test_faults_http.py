@@ -11,23 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests import routes
 from tests.conftest import Child, wait_for
+from tests.fault_figures import FaultFigures
 from tests.test_viewer_process import COLLECTOR, VIEWER, get, start_collector, start_viewer
 
 Spawn = Callable[..., Child]
-ROUTES = (
-    "/",
-    "/charts/instant.svg",
-    "/charts/average.svg",
-    "/api/samples",
-    "/api/averages",
-    "/healthz",
-    "/static/viewer.js",
-    "/static/viewer.css",
-    "/static/",
-    "/charts/",
-    "/api/",
-)
+ROUTES = (*routes.ALL, "/static/", "/charts/", "/api/")  # and prefixes, for the fuzzer
 CANARY = "canary-7f3a9c1e-not-for-the-web"
 # What must never come back: a file outside the app, the database, or a Python traceback.
 LEAKS = ("root:x:0:0", CANARY, "SQLite format 3", "def make_app", "Traceback", 'File "/')
@@ -132,7 +122,7 @@ PATHS = st.tuples(st.sampled_from(ROUTES), st.text(URL_CHARS, max_size=24), st.b
 
 @pytest.mark.slow
 def test_fuzzed_paths_and_query_strings_never_get_a_5xx_a_traceback_or_a_file(
-    server: Server,
+    server: Server, faults: FaultFigures
 ) -> None:
     """~1 s: 400 examples, each a raw request to the real waitress process."""
     tried: list[str] = []
@@ -155,6 +145,7 @@ def test_fuzzed_paths_and_query_strings_never_get_a_5xx_a_traceback_or_a_file(
 
     fuzz()
     assert len(tried) >= 400
+    faults.record("fuzzed requests (hypothesis), none answered 5xx", len(tried))
     print(f"\nfuzz: {len(tried)} requests, every one below 500, no leak, no traceback")
 
 
@@ -199,7 +190,9 @@ METHODS = ("POST", "PUT", "DELETE", "PATCH", "TRACE", "OPTIONS", "BREW", "G\x00T
 
 
 @pytest.mark.slow
-def test_malformed_and_oversized_requests_over_raw_sockets(server: Server) -> None:
+def test_malformed_and_oversized_requests_over_raw_sockets(
+    server: Server, faults: FaultFigures
+) -> None:
     closed, statuses = [], set()
     for name, raw in MALFORMED.items():
         answers = server.send(raw)
@@ -215,6 +208,10 @@ def test_malformed_and_oversized_requests_over_raw_sockets(server: Server) -> No
             assert_harmless(answer, method)
     head = server.send(b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert [a.status for a in head] == [200] and head[0].body == b""
+    faults.record("malformed or oversized requests over raw sockets", len(MALFORMED))
+    faults.record("their answers' status codes", ", ".join(map(str, sorted(statuses))))
+    faults.record("closed without an answer", ", ".join(closed) or "none")
+    faults.record("other methods, each answered 400, 405 or 501", len(METHODS))
     print(
         f"\nraw: {len(MALFORMED)} malformed requests, answers {sorted(statuses)};"
         f" closed without an answer: {closed}"
@@ -265,7 +262,9 @@ TRAVERSALS = (
 )
 
 
-def test_path_traversal_never_serves_a_file_outside_the_app(server: Server) -> None:
+def test_path_traversal_never_serves_a_file_outside_the_app(
+    server: Server, faults: FaultFigures
+) -> None:
     served = []
     for target in (*TRAVERSALS, f"/static/{server.root}/canary.txt", f"/{server.root}/canary.txt"):
         answer = server.get(target)
@@ -277,10 +276,14 @@ def test_path_traversal_never_serves_a_file_outside_the_app(server: Server) -> N
         source = Path(__file__).parent.parent / "viewer" / "static" / name
         assert answer.status == 200 and answer.body == source.read_bytes()
     print(f"\ntraversal: {len(served)} attempts, all {sorted(set(served))}")
+    faults.record("path traversal attempts", len(served))
+    faults.record("their answers", ", ".join(map(str, sorted(set(served)))))
 
 
-def test_crlf_in_the_query_or_path_never_becomes_a_header(server: Server) -> None:
-    for target in (
+def test_crlf_in_the_query_or_path_never_becomes_a_header(
+    server: Server, faults: FaultFigures
+) -> None:
+    targets = (
         "/?minutes=60%0d%0aX-Injected:%20yes",
         "/?minutes=60%0D%0ASet-Cookie:%20a=b",
         "/healthz?x=%0d%0aX-Injected:%20yes",
@@ -288,10 +291,12 @@ def test_crlf_in_the_query_or_path_never_becomes_a_header(server: Server) -> Non
         "/charts/instant.svg?minutes=%0d%0a%0d%0a<script>alert(1)</script>",
         "/nowhere%0d%0aX-Injected:%20yes",
         "/static/x%0d%0aX-Injected:%20yes",
-    ):
+    )
+    for target in targets:
         answer = server.get(target)
         assert_harmless(answer, target)
         assert answer.status in (200, 400, 404), (target, answer.status)
         assert b"<script>alert" not in answer.body, target
     answer = server.get("/", extra="X-Test: a\r\n")
     assert answer.status == 200
+    faults.record("header injection attempts (CRLF in the path or query)", len(targets))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Child, wait_for
+from tests.fault_figures import FaultFigures
 from tests.test_viewer_process import COLLECTOR, VIEWER, get, start_viewer
 
 Spawn = Callable[..., Child]
@@ -85,7 +86,7 @@ def started(child: Child) -> bool:
 
 @pytest.mark.slow
 def test_fifty_sigkills_lose_nothing_a_reader_saw_and_the_viewer_answers_throughout(
-    tmp_path: Path, spawn: Spawn, base_env: dict[str, str]
+    tmp_path: Path, spawn: Spawn, base_env: dict[str, str], faults: FaultFigures
 ) -> None:
     """~40 s. Each kill comes at a random moment 0.05 to 1.0 s after the spawn: some during
     start-up (open, migrate, WAL switch, the run's row), most while sampling and writing."""
@@ -133,6 +134,14 @@ def test_fifty_sigkills_lose_nothing_a_reader_saw_and_the_viewer_answers_through
     assert all(round(ts * 10) / 10 == ts for ts in stored), "a stamp off the 0.1 s grid"
     assert not poller.failures, poller.failures[:5]
     assert sum(poller.codes.values()) >= 100
+    faults.record("SIGKILLs, each 0.05 to 1.0 s after the start", KILLS)
+    faults.record("of them after the startup line", sum(killed_while))
+    faults.record("runs recorded in the database", runs)
+    faults.record("samples a reader saw committed", len(reader.seen))
+    faults.record("of them gone or changed after all the restarts", len(missing))
+    faults.record("duplicate stamps", total - distinct)
+    answers = ", ".join(f"{n} x {code}" for code, n in sorted(poller.codes.items()))
+    faults.record("viewer answers (503 only as /healthz saying stale)", answers)
     print(
         f"\nkills={KILLS} (after the startup line: {sum(killed_while)}) seed={seed}"
         f" runs={runs} seen={len(reader.seen)} stored={total} reads={reader.reads}"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Child, require_tool, wait_for
+from tests.fault_figures import FaultFigures
 from tests.test_queries import make_db
 from tests.test_viewer_process import COLLECTOR, VIEWER, get, start_collector, start_viewer
 
@@ -129,7 +130,7 @@ def read_slowly(clients: list[socket.socket], stop: threading.Event) -> None:
 
 @pytest.mark.slow
 def test_busy_idle_and_slow_clients_do_not_stall_healthz_or_grow_memory(
-    tmp_path: Path, spawn: Spawn, base_env: dict[str, str]
+    tmp_path: Path, spawn: Spawn, base_env: dict[str, str], faults: FaultFigures
 ) -> None:
     """~20 s: a day of history at 0.1 s (864,000 samples, ~30 MB as JSON) and a live collector."""
     tool = require_tool("wrk")
@@ -206,3 +207,16 @@ def test_busy_idle_and_slow_clients_do_not_stall_healthz_or_grow_memory(
     assert worst < 3, f"healthz took {worst:.1f} s"  # the issue's second, with slack (noisy box)
     assert max(*probe.rss, rss_after) - rss_start < 20 * 1024, (rss_start, probe.rss, rss_after)
     assert "Traceback" not in viewer.output()
+    faults.record("busy clients (wrk)", CLIENTS)
+    faults.record("idle connections", IDLE)
+    faults.record("slow readers of a day's samples (~19 MB each)", SLOW)
+    faults.record(f"requests the busy clients got answered in {SECONDS} s", loaded.requests)
+    failed = loaded.non_2xx + loaded.socket_errors
+    faults.record("failed requests (non-2xx, socket errors, timeouts)", failed)
+    faults.record("/healthz probes (every 0.1 s), all 200", len(codes))
+    faults.record("slowest /healthz answer", worst, "s")
+    faults.record("slow readers' answers made, then not waited for, in", made, "s")
+    faults.record("viewer RSS warm", rss_warm * 1024 / 1e6, "MB")
+    faults.record("viewer RSS with the slow readers waiting", rss_start * 1024 / 1e6, "MB")
+    faults.record("viewer RSS at most under load", max(probe.rss) * 1024 / 1e6, "MB")
+    faults.record("viewer RSS once all clients left", rss_closed * 1024 / 1e6, "MB")

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Child, wait_for
-from tests.test_faults_disk import check_nothing_lost, summary, through_outage, watched_collector
+from tests.fault_figures import FaultFigures
+from tests.test_faults_disk import (
+    check_nothing_lost,
+    record,
+    summary,
+    through_outage,
+    watched_collector,
+)
 from tests.test_notify import Listener
 from tests.test_viewer_process import VIEWER, get, start_viewer
 
@@ -50,7 +57,7 @@ class Holder:
 
 @pytest.mark.slow
 def test_a_write_transaction_held_elsewhere_for_30_s_loses_nothing(
-    tmp_path: Path, spawn: Spawn, base_env: dict[str, str]
+    tmp_path: Path, spawn: Spawn, base_env: dict[str, str], faults: FaultFigures
 ) -> None:
     """~34 s: the lock is held 30 s at --interval 0.1 while the viewer keeps answering."""
     db = tmp_path / "c.db"
@@ -83,4 +90,7 @@ def test_a_write_transaction_held_elsewhere_for_30_s_loses_nothing(
     # /healthz said "stale" (503) only because no new sample became visible.
     assert set(answers) <= {200, 503} and len(answers) >= 20
     wait_for(lambda: get(base + "healthz")[0] == 503, 5, "healthz stale after the stop")
+    record(faults, outage, db)
+    codes = ", ".join(f"{answers.count(c)} x {c}" for c in sorted(set(answers)))
+    faults.record("viewer answers during the lock (503 only as /healthz saying stale)", codes)
     print(f"\nlock held: {summary(outage)}; viewer answers {sorted(set(answers))} x{len(answers)}")

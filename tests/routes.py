@@ -1,0 +1,11 @@
+"""The viewer's routes, written once for every test that walks them all.
+
+tests/test_app.py checks that this list and the app's routes match, so a new route fails
+there until it is added here, and then every test below walks it too.
+"""
+
+# Routes that read a window of the database and take ?minutes=N.
+WINDOW = ("/", "/charts/instant.svg", "/charts/average.svg", "/api/samples", "/api/averages")
+HEALTH = "/healthz"
+STATIC = ("/static/viewer.js", "/static/viewer.css")
+ALL = (*WINDOW, HEALTH, *STATIC)
