@@ -9,7 +9,7 @@ from typing import Any
 import pygal
 
 from bench.stats import summarise
-from viewer.charts import COLUMNS  # the viewer's pixel columns: where it starts reducing
+from viewer.window import COLUMNS  # the viewer's pixel columns: where it starts reducing
 
 Point = tuple[float, float | None]
 Series = dict[str, list[Point]]

@@ -31,6 +31,7 @@ class ViewerSettings:
     host: str
     port: int
     log_level: str
+    allowed_hosts: tuple[str, ...] | None = None  # None: loopback names and --host
 
 
 def default_db(environ: Mapping[str, str]) -> Path:
@@ -83,12 +84,20 @@ def viewer_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> V
     p.add_argument(
         "--port", type=_port, help="TCP port, 0 picks a free one (env CPULOAD_PORT; default 8080)"
     )
+    p.add_argument(
+        "--allowed-hosts",
+        type=_hosts,
+        metavar="LIST",
+        help="comma-separated host names a request's Host header may carry, * for any"
+        " (env CPULOAD_ALLOWED_HOSTS; default localhost, 127.0.0.1, [::1] and --host)",
+    )
     args = p.parse_args(argv)
     return ViewerSettings(
         db=_db(args.db, environ),
         host=_pick(p, args.host, environ, "CPULOAD_HOST", _host, "127.0.0.1"),
         port=_pick(p, args.port, environ, "CPULOAD_PORT", _port, 8080),
         log_level=_pick(p, args.log_level, environ, "CPULOAD_LOG_LEVEL", _log_level, "info"),
+        allowed_hosts=_pick(p, args.allowed_hosts, environ, "CPULOAD_ALLOWED_HOSTS", _hosts, None),
     )
 
 
@@ -168,6 +177,17 @@ def _host(raw: str) -> str:
             f"host {raw!r} is not an IP address or host name (e.g. 127.0.0.1 or ::1)"
         )
     return raw
+
+
+def _hosts(raw: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in raw.split(",") if n.strip())
+    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]*_")
+    if not names or any(not set(n) <= allowed or len(n) > 253 for n in names):
+        raise argparse.ArgumentTypeError(
+            f"allowed hosts {raw!r} is not a comma-separated list of host names"
+            " (e.g. cpu.example.org,10.0.0.5 or * for any)"
+        )
+    return names
 
 
 def _path(raw: str) -> str:

@@ -4,8 +4,19 @@ tests/test_app.py checks that this list and the app's routes match, so a new rou
 there until it is added here, and then every test below walks it too.
 """
 
-# Routes that read a window of the database and take ?minutes=N.
-WINDOW = ("/", "/charts/instant.svg", "/charts/average.svg", "/api/samples", "/api/averages")
+# Routes that read a window of the database and take ?minutes=N&end=T.
+WINDOW = (
+    "/",
+    "/charts/instant.svg",
+    "/charts/average.svg",
+    "/charts/modes.svg",
+    "/api/samples",
+    "/api/samples.csv",
+    "/api/modes",
+    "/api/averages",
+    "/api/averages.csv",
+    "/api/gaps",
+)
 HEALTH = "/healthz"
-STATIC = ("/static/viewer.js", "/static/viewer.css")
+STATIC = ("/static/viewer.js", "/static/viewer.css", "/static/favicon.svg")
 ALL = (*WINDOW, HEALTH, *STATIC)

@@ -1,5 +1,6 @@
 """The app in-process through plain WSGI calls: routes, JSON shapes, states, headers, caching."""
 
+import gzip
 import hashlib
 import itertools
 import json
@@ -7,17 +8,19 @@ import os
 import re
 import sqlite3
 import wsgiref.util
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from collector.lock import acquire
 from tests import routes
 from tests.conftest import require_root
-from tests.test_queries import digest, make_db
+from tests.test_reader import digest, make_db
 from viewer.app import PAGE_CSP, make_app
-from viewer.cache import Lru
-from viewer.window import Window
+from viewer.cache import Caches
+from viewer.hosts import Hosts
 
 NOW = 1_800_000_000.0 + 17.25  # 17.25 s into a minute
 
@@ -36,11 +39,19 @@ class Answer:
         return json.loads(self.body)
 
 
-def call(app: Any, url: str, method: str = "GET") -> Answer:
+def call(
+    app: Any, url: str, method: str = "GET", headers: dict[str, str | None] | None = None
+) -> Answer:
     environ: dict[str, Any] = {}
     wsgiref.util.setup_testing_defaults(environ)
     path, _, query = url.partition("?")
     environ.update(PATH_INFO=path, QUERY_STRING=query, REQUEST_METHOD=method)
+    for name, value in (headers or {}).items():
+        key = "HTTP_" + name.upper().replace("-", "_")
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
     got: list[Any] = []
     chunks = app(environ, lambda status, headers, exc=None: got.extend([status, headers]))
     body = b"".join(chunks)
@@ -55,14 +66,18 @@ def hour_db(tmp_path: Path, stop: float = NOW - 2) -> Path:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return hour_db(tmp_path)
+def db(tmp_path: Path) -> Iterator[Path]:
+    """The hour, with its lock held as a running collector holds it."""
+    path = hour_db(tmp_path)
+    fd = acquire(path)
+    yield path
+    os.close(fd)
 
 
 def test_page_shows_state_gaps_both_charts_and_the_minute_table(db: Path) -> None:
     r = call(make_app(db, clock=lambda: NOW), "/")
     assert r.code == 200 and r.headers["content-type"].startswith("text/html")
-    assert r.text.count("<svg") == 2 and 'class="badge">running<' in r.text
+    assert r.text.count("<svg") == 3 and 'class="badge">running<' in r.text
     assert "Gaps in the window (1)" in r.text and "5 min 05 s" in r.text
     assert "<details" in r.text and "Minute means (61 minutes" in r.text
     assert 'name="viewport"' in r.text and "UTC" in r.text
@@ -133,7 +148,7 @@ def test_averages_cover_every_minute_of_the_window(db: Path) -> None:
         "",
         "abc",
         "0",
-        "1441",
+        "525601",
         "1e3",
         "+5",
         "-5",
@@ -211,19 +226,20 @@ def test_an_unreadable_file_is_a_clear_error(tmp_path: Path, kind: str) -> None:
         assert r.code == 503 and r.text.count("\n") == 1 and "Traceback" not in r.text
 
 
-def test_svg_is_cached_until_a_sample_arrives_or_the_window_moves(db: Path) -> None:
-    cache: Lru[Window] = Lru(8)
+def test_a_window_is_read_once_until_a_sample_arrives_or_the_window_moves(db: Path) -> None:
+    caches = Caches()
     clock = [NOW]
-    app = make_app(db, clock=lambda: clock[0], cache=cache)
+    app = make_app(db, clock=lambda: clock[0], caches=caches)
     first = call(app, "/charts/instant.svg").body
     clock[0] += 0.5  # still inside the same 5 s step
     assert call(app, "/charts/instant.svg").body == first and call(app, "/").code == 200
-    assert (cache.hits, cache.misses) == (2, 1)
+    assert caches.answers.hits == 1  # the same answer, not even a look at the window
+    assert (caches.windows.hits, caches.windows.misses) == (1, 1)  # the page drew the same
     clock[0] += 5  # the collector has stopped, yet the empty tail grows
-    assert call(app, "/charts/instant.svg").body != first and cache.misses == 2
+    assert call(app, "/charts/instant.svg").body != first and caches.windows.misses == 2
     with sqlite3.connect(db) as conn:
         conn.execute("INSERT INTO samples (ts, cpu) VALUES (?, ?)", (clock[0] - 1, 99.0))
-    assert call(app, "/charts/instant.svg").body != first and cache.misses == 3
+    assert call(app, "/charts/instant.svg").body != first and caches.windows.misses == 3
 
 
 def test_a_burst_of_requests_leaves_the_file_byte_identical(db: Path) -> None:
@@ -249,19 +265,23 @@ def test_the_worked_example_in_the_http_api_doc(tmp_path: Path) -> None:
     averages = call(app, "/api/averages?minutes=3").json()["averages"]
     assert averages == [[m, 20.0, 12], [m + 60, 40.0, 2], [m + 120, 10.0, 5], [m + 180, 10.0, 8]]
     svg = call(app, "/charts/average.svg?minutes=3").text
-    points = json.loads(
+    data = json.loads(
         re.findall(r"<metadata[^>]*>(.*?)</metadata>", svg)[0].replace("&quot;", '"')
     )
-    assert [p[0] for p in points["points"]] == [m + 90, m + 150, m + 210]
-    assert svg.count('class="dot reactive tooltip-trigger"') == 3  # three lone points
+    middles = list(itertools.accumulate(data["steps"], initial=data["t0"]))[1:]
+    assert middles == [m + 90, m + 150, m + 210]
+    assert svg.count('class="lone"') == 3  # three lone points
 
 
-def test_static_files_are_the_two_own_files_and_refer_nowhere_else(db: Path) -> None:
+def test_static_files_are_the_apps_own_and_refer_nowhere_else(db: Path) -> None:
     app = make_app(db, clock=lambda: NOW)
     js, css = call(app, "/static/viewer.js"), call(app, "/static/viewer.css")
+    icon = call(app, "/static/favicon.svg")
     assert js.headers["content-type"].startswith("text/javascript")
     assert css.headers["content-type"].startswith("text/css")
-    for body in (js.text, css.text):
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+    for body in (js.text, css.text, icon.text):
+        body = body.replace("http://www.w3.org/2000/svg", "")  # a namespace, never fetched
         assert not re.findall(r"https?:|//[\w.-]+\.\w|@import|url\(", body)
 
 
@@ -280,7 +300,7 @@ def test_a_hand_edited_text_cpu_is_not_a_sample(db: Path) -> None:
         for url in ("/", "/charts/instant.svg", "/charts/average.svg"):
             r = call(app, f"{url}?minutes={minutes}")
             assert r.code == 200 and "Traceback" not in r.text, (url, r.text[:300])
-            assert r.text.count("<svg") == (2 if url == "/" else 1), url
+            assert r.text.count("<svg") == (3 if url == "/" else 1), url
     assert 'class="badge">running<' in call(app, "/").text
     for url in routes:  # the same answers as without the row: it neither appears nor counts
         r = call(app, url)
@@ -316,3 +336,130 @@ def test_a_directory_the_viewer_may_not_enter_is_an_error_not_a_500(db: Path) ->
     health = json.loads(report[0][1])
     assert health["status"] == "error" and "be in group cpuload" in health["reason"]
     assert all("Traceback" not in body for _, body in report)
+
+
+def test_every_data_route_takes_end_and_a_past_window_is_fixed(db: Path) -> None:
+    app = make_app(db, clock=lambda: NOW)
+    end = NOW - 1200
+    for route in routes.WINDOW:
+        r = call(app, f"{route}?minutes=10&end={end}")
+        assert r.code == 200, route
+    body = call(app, f"/api/samples?minutes=10&end={end}").json()
+    assert (body["from"], body["to"]) == (end - 600, end)
+    assert body["samples"][-1][0] <= end and body["samples"][0][0] > end - 600
+    assert call(app, "/api/samples?minutes=10&end=1e9").code == 400
+    later = call(app, f"/api/samples?minutes=10&end={NOW + 99:.0f}").json()
+    assert later["to"] == NOW  # an end later than now means now
+
+
+def test_a_past_page_never_refreshes_and_links_to_its_neighbours(db: Path) -> None:
+    app = make_app(db, clock=lambda: NOW)
+    past = call(app, f"/?minutes=60&end={NOW - 7200:.0f}").text
+    assert 'data-live="0"' in past and "does not refresh" in past
+    assert 'rel="prev"' in past and 'rel="next"' in past and ">now</a>" in past
+    live = call(app, "/?minutes=60").text
+    assert 'data-live="1"' in live and 'class="off">later' in live
+    for minutes in ("15", "60", "360", "1440", "10080", "43200"):
+        assert f'href="/?minutes={minutes}"' in live
+
+
+def test_a_matching_etag_gets_304_and_a_new_sample_a_new_etag(db: Path) -> None:
+    app = make_app(db, clock=lambda: NOW)
+    for route in (*routes.WINDOW, "/?part=instant", "/?part=state"):
+        first = call(app, route)
+        tag = first.headers["etag"]
+        again = call(app, route, headers={"If-None-Match": tag})
+        assert again.code == 304 and again.body == b"", route
+    tag = call(app, "/?part=state").headers["etag"]
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO samples (ts, cpu) VALUES (?, ?)", (NOW - 1, 50.0))
+    assert call(app, "/?part=state", headers={"If-None-Match": tag}).code == 200
+
+
+def test_text_answers_are_gzipped_for_a_client_that_accepts_it(db: Path) -> None:
+    app = make_app(db, clock=lambda: NOW)
+    for route in (*routes.WINDOW, routes.HEALTH):
+        plain = call(app, route)
+        packed = call(app, route, headers={"Accept-Encoding": "gzip, deflate"})
+        if route == routes.HEALTH:
+            continue  # a few dozen bytes: not worth it
+        assert packed.headers.get("content-encoding") == "gzip", route
+        assert gzip.decompress(packed.body) == plain.body, route
+        assert "content-encoding" not in plain.headers
+    refused = call(app, "/", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+
+
+def test_the_page_parts_are_the_pieces_of_the_page(db: Path) -> None:
+    app = make_app(db, clock=lambda: NOW)
+    whole = call(app, "/").text
+    untagged = re.sub(r" data-etag='[^']*'", "", whole)
+    for part in ("state", "gaps", "instant", "average", "modes", "means"):
+        piece = call(app, f"/?part={part}")
+        alone = re.sub(r" data-etag='[^']*'", "", piece.text).strip()
+        assert piece.code == 200 and alone in untagged, part
+        assert f"data-etag='{piece.headers['etag']}'" in whole, part
+    assert call(app, "/?part=nope").code == 400
+    assert call(app, "/?part=state&part=gaps").code == 400
+
+
+def test_gaps_name_their_causes_and_match_the_samples_gaps(tmp_path: Path) -> None:
+    boot = "11111111-2222-3333-4444-555555555555"
+    rows = [(NOW - 1000 + 5 * i, 10.0) for i in range(1, 60)]  # run 1, until NOW - 705
+    rows += [(NOW - 600 + 5 * i, 10.0) for i in range(1, 60)]  # run 2, from NOW - 595
+    runs = [(NOW - 1001, 5.0, NOW - 700, boot), (NOW - 599, 5.0, None, boot)]
+    db = make_db(tmp_path / "c.db", rows, runs)
+    app = make_app(db, clock=lambda: NOW)
+    gaps = call(app, "/api/gaps?minutes=20").json()
+    samples = call(app, "/api/samples?minutes=20").json()
+    assert [[g["start"], g["end"]] for g in gaps["gaps"]] == samples["gaps"]
+    causes = [(g["cause"], g["seconds"]) for g in gaps["gaps"]]
+    assert causes == [
+        ("before-history", NOW - 995 - (NOW - 1200)),
+        ("collector-stopped", 110.0),
+        ("collector-not-running", 305.0),
+    ]
+    assert all(isinstance(g["detail"], str) for g in gaps["gaps"])
+    page = call(app, "/?minutes=20").text
+    assert "collector-stopped" in page and 'class="band cause-collector-stopped"' in page
+
+
+def test_modes_and_the_csvs(tmp_path: Path) -> None:
+    rows = [(NOW - 30, 12.5, 1000, 0, 200, 0, 50, 0, 10), (NOW - 25, 3.0), (NOW - 20, 7.25)]
+    db = make_db(tmp_path / "c.db", rows, [(NOW - 100, 5.0)])
+    app = make_app(db, clock=lambda: NOW)
+    modes = call(app, "/api/modes?minutes=1").json()
+    assert modes["modes"] == ["user", "nice", "system", "irq", "softirq", "steal", "iowait"]
+    assert modes["samples"][0] == [NOW - 30, 12.5, 10.0, 0.0, 2.0, 0.0, 0.5, 0.0, 0.1]
+    assert modes["samples"][1] == [NOW - 25, 3.0, *([None] * 7)]
+    csv_text = call(app, "/api/samples.csv?minutes=1")
+    assert csv_text.headers["content-type"].startswith("text/csv")
+    lines = csv_text.text.splitlines()
+    assert lines[0] == "ts,time_utc,cpu,user,nice,system,irq,softirq,steal,iowait"
+    assert lines[1] == f"{NOW - 30},2027-01-15T07:59:47.250Z,12.5,10.0,0.0,2.0,0.0,0.5,0.0,0.1"
+    assert lines[2].endswith(",3.0,,,,,,,") and len(lines) == 4
+    averages = call(app, "/api/averages.csv?minutes=2").text.splitlines()
+    assert averages[0] == "minute,time_utc,avg,count"
+    mean = (12.5 + 3.0 + 7.25) / 3
+    assert averages[1:] == [
+        "1799999880,2027-01-15T07:58:00Z,,0",
+        f"1799999940,2027-01-15T07:59:00Z,{mean!r},3",
+        "1800000000,2027-01-15T08:00:00Z,,0",
+    ]
+
+
+def test_a_host_that_is_not_allowed_gets_400_and_loopback_names_pass(db: Path) -> None:
+    app = make_app(db, clock=lambda: NOW, hosts=Hosts.default("127.0.0.1"))
+    for host in ("127.0.0.1", "127.0.0.1:8080", "localhost", "LOCALHOST:80", "[::1]:8080"):
+        assert call(app, "/api/samples", headers={"Host": host}).code == 200, host
+    for host in ("evil.example", "evil.example:8080", "127.0.0.2", "localhost.evil.example"):
+        r = call(app, "/healthz", headers={"Host": host})
+        assert r.code == 400 and "allowed-hosts" in r.text and r.text.count("\n") == 1, host
+    assert call(app, "/healthz", headers={"Host": None}).code == 200  # HTTP/1.0: no Host
+    anyone = make_app(db, clock=lambda: NOW, hosts=Hosts(["*"]))
+    assert call(anyone, "/healthz", headers={"Host": "evil.example"}).code == 200
+
+
+def test_405_says_which_methods_are_allowed(db: Path) -> None:
+    r = call(make_app(db, clock=lambda: NOW), "/api/samples", method="POST")
+    assert r.code == 405 and r.headers["allow"] == "GET, HEAD"

@@ -14,7 +14,7 @@ from shared.schema import SCHEMA_VERSION
 from tests import routes
 from tests.conftest import Child
 from tests.fault_figures import FaultFigures
-from tests.test_queries import make_db
+from tests.test_reader import make_db
 from tests.test_viewer_process import COLLECTOR, VIEWER, get, get_json, start_viewer
 
 Spawn = Callable[..., Child]

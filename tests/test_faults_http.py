@@ -92,7 +92,9 @@ def server(tmp_path: Path, spawn: Spawn, base_env: dict[str, str]) -> Iterator[S
     (root / "canary.txt").write_text(CANARY)
     db = root / "cpuload.db"
     start_collector(spawn, [*COLLECTOR, "--db", str(db), "--interval", "0.5"], base_env)
-    viewer, base = start_viewer(spawn, [*VIEWER, "--db", str(db), "--port", "0"], base_env)
+    # Raw requests below name the host "x": allowed here, refused by the default (tested apart).
+    argv = [*VIEWER, "--db", str(db), "--port", "0", "--allowed-hosts", "x,127.0.0.1"]
+    viewer, base = start_viewer(spawn, argv, base_env)
     wait_for(lambda: get(base + "healthz")[0] == 200, 15, "healthz ok")
     yield Server(base, int(base.rsplit(":", 1)[1].strip("/")), viewer, root)
     viewer.check_alive()

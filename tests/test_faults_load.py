@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import Child, require_tool, wait_for
 from tests.fault_figures import FaultFigures
-from tests.test_queries import make_db
+from tests.test_reader import make_db
 from tests.test_viewer_process import COLLECTOR, VIEWER, get, start_collector, start_viewer
 
 Spawn = Callable[..., Child]

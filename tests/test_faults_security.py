@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import Child, free_port, wait_for
-from tests.test_queries import make_db
+from tests.test_reader import make_db
 from tests.test_viewer_process import VIEWER, get, get_json, start_viewer
 
 Spawn = Callable[..., Child]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from shared.schema import SCHEMA_VERSION, migrate
 from shared.timeutil import interval_ratio, minute_of, stamp
-from viewer.aggregate import Run, find_gaps
+from viewer.facts import Run
+from viewer.gaps import holes
 
 T0 = 17_000_000_000  # a tick number at 0.1 s: 1,700,000,000 s
 
@@ -33,7 +34,8 @@ def test_a_step_of_exactly_two_intervals_is_not_a_gap_however_the_floats_round(
     conn = tenth_second_db(tmp_path / "c.db", ticks)
     in_sql = conn.execute('SELECT start, "end" FROM gaps ORDER BY start').fetchall()
     stamps = [ts for (ts,) in conn.execute("SELECT ts FROM samples ORDER BY ts")]
-    in_viewer = find_gaps(stamps, [Run(stamps[0] - 1, 0.1)], stamps[0], stamps[-1])
+    runs = (Run(1, stamps[0] - 1, 0.1),)
+    in_viewer = holes([(s, s) for s in stamps], runs, stamps[0], stamps[-1], None, None)
     assert len(in_sql) == 3
     assert [(g.start, g.end) for g in in_viewer] == in_sql
 

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.timeutil import interval_ratio, minute_of, stamp, tick_at_or_before, zone_label
+from shared.timeutil import interval_ratio, minute_of, stamp, tick_at_or_before
+from viewer.labels import zone_label
 
 
 def test_a_tenth_of_a_second_gives_the_same_float_as_k_over_ten() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Child, require_root, wait_for
-from tests.test_queries import make_db
+from tests.test_reader import make_db
 from tests.test_viewer_process import (
     COLLECTOR,
     VIEWER,
@@ -22,7 +22,7 @@ from tests.test_viewer_process import (
     start_collector,
     start_viewer,
 )
-from viewer.queries import BATCH
+from viewer.rows import BATCH
 
 Spawn = Callable[..., Child]
 NOW = time.time()

@@ -15,6 +15,7 @@ import waitress
 from shared.settings import ViewerSettings, viewer_settings
 from viewer.api import Truncated
 from viewer.app import make_app
+from viewer.hosts import Hosts
 
 # Idle or slow clients are dropped after CHANNEL_TIMEOUT s; at most CONNECTIONS at once. An idle
 # connection costs a few kB but holds a slot until then: at 64, 150 idle ones starved every
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
 
 def _server(settings: ViewerSettings) -> Any:
     return waitress.create_server(
-        make_app(settings.db),
+        make_app(settings.db, hosts=hosts_of(settings)),
         host=settings.host,  # always given: waitress alone would listen on every interface
         port=settings.port,
         threads=THREADS,
@@ -78,6 +79,13 @@ def _server(settings: ViewerSettings) -> Any:
         ident="cpuload-viewer",
         clear_untrusted_proxy_headers=True,
     )
+
+
+def hosts_of(settings: ViewerSettings) -> Hosts:
+    """--allowed-hosts as given, else the loopback names and the --host address."""
+    if settings.allowed_hosts is None:
+        return Hosts.default(settings.host)
+    return Hosts(settings.allowed_hosts)
 
 
 def _address(server: Any) -> tuple[str, int]:

@@ -1,64 +1,125 @@
-"""The JSON answers: /api/samples streamed in batches, /api/averages and /healthz."""
+"""The JSON and CSV answers. Samples and modes are streamed in batches, so a year at 5 s
+(6.3 million samples) never sits in memory; gaps are found from the same rows."""
 
-import itertools
+import csv
+import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from viewer import aggregate, queries, reader
-from viewer.aggregate import Gap, Run
-from viewer.window import Status
+from shared.schema import MODES
+from viewer import gaps, reader, rows
+from viewer.cells import Means
+from viewer.facts import Run, Status, limit_at
+from viewer.gaps import Gap
+from viewer.rows import Row
+
+SAMPLES_CSV = ("ts", "time_utc", "cpu", *MODES)
+AVERAGES_CSV = ("minute", "time_utc", "avg", "count")
 
 
 class Truncated(Exception):
     """A batch after the first could not be read: the answer is cut off where it stands."""
 
 
-def samples_stream(
-    db: Path, runs: list[Run], t0: float, t1: float, first: list[tuple[float, float]]
-) -> Iterator[bytes]:
-    """{"from", "to", "interval", "samples", "gaps"}, written as the rows are read, so a day at
-    0.1 s (864,000 samples) never sits in memory; gaps are found from the same rows.
+class Spans:
+    """Gaps found while rows stream past: the same rule as viewer/gaps.py, in one pass."""
 
-    `first` is the first batch, read before the status line went out, so a file that cannot
-    be read gets a plain 503. A later batch that fails can only cut the answer short: the
+    def __init__(self, runs: Sequence[Run], t0: float, t1: float) -> None:
+        self.runs, self.t0, self.t1 = runs, t0, t1
+        self.stretches: list[tuple[float, float]] = []
+
+    def feed(self, stamps: Iterable[float]) -> None:
+        for ts in stamps:
+            if self.stretches and ts - self.stretches[-1][1] <= limit_at(self.runs, ts):
+                self.stretches[-1] = (self.stretches[-1][0], ts)
+            else:
+                self.stretches.append((ts, ts))
+
+    def found(self) -> list[tuple[float, float]]:
+        holes = gaps.holes(self.stretches, self.runs, self.t0, self.t1, None, None)
+        return [(h.start, h.end) for h in holes]
+
+
+def stream(db: Path, moded: bool, t1: float, first: list[Row]) -> Iterator[list[Row]]:
+    """`first` (read before the status line went out, so an unreadable file is a plain 503),
+    then the following batches. A later batch that fails can only cut the answer short: the
     stream raises Truncated and the server drops the connection (no closing chunk), so a
-    client sees an incomplete transfer rather than a well-formed but partial answer.
-    """
-    interval = aggregate.latest_interval(runs)
-    head = {"from": t0, "to": t1, "interval": interval}
-    yield (json.dumps(head)[:-1] + ', "samples": [').encode()
-    inner: list[Gap] = []
-    start = last = None
-    for batch in _batches(db, t1, first):
-        stamps = [ts for ts, _ in batch]
-        if last is not None:
-            stamps.insert(0, last)
-        inner += aggregate.inner_gaps(itertools.pairwise(stamps), runs)
-        body = json.dumps(batch)[1:-1]
-        yield (("," if start is not None else "") + body).encode()
-        start = batch[0][0] if start is None else start
-        last = batch[-1][0]
-    gaps = aggregate.window_gaps(start, last, inner, runs, t0, t1)
-    yield ('], "gaps": ' + json.dumps([[g.start, g.end] for g in gaps]) + "}").encode()
-
-
-def _batches(
-    db: Path, t1: float, first: list[tuple[float, float]]
-) -> Iterator[list[tuple[float, float]]]:
+    client sees an incomplete transfer rather than a well-formed but partial answer."""
     if first:
         yield first
-    if len(first) < queries.BATCH:
+    if len(first) < rows.BATCH:
         return
     try:
-        yield from queries.sample_batches(db, first[-1][0], t1)
+        yield from rows.batches(db, moded, first[-1].ts, t1)
     except reader.Unavailable as exc:
         raise Truncated(f"{exc.reason}; the answer was cut short") from None
 
 
-def averages(rows: list[tuple[int, float | None, int]], t0: float, t1: float) -> dict[str, Any]:
-    return {"from": t0, "to": t1, "averages": [list(r) for r in rows]}
+def samples_json(
+    batches: Iterable[list[Row]], runs: Sequence[Run], t0: float, t1: float, interval: float
+) -> Iterator[bytes]:
+    """{"from", "to", "interval", "samples": [[ts, cpu], ...], "gaps": [[start, end], ...]}"""
+    head = json.dumps({"from": t0, "to": t1, "interval": interval})
+    yield (head[:-1] + ', "samples": [').encode()
+    spans, comma = Spans(runs, t0, t1), ""
+    for batch in batches:
+        spans.feed(r.ts for r in batch)
+        yield (comma + json.dumps([[r.ts, r.cpu] for r in batch])[1:-1]).encode()
+        comma = ","
+    yield ('], "gaps": ' + json.dumps([list(g) for g in spans.found()]) + "}").encode()
+
+
+def modes_json(batches: Iterable[list[Row]], t0: float, t1: float) -> Iterator[bytes]:
+    """{"from", "to", "modes": [...], "samples": [[ts, cpu, user, ...], ...]}"""
+    head = json.dumps({"from": t0, "to": t1, "modes": list(MODES)})
+    yield (head[:-1] + ', "samples": [').encode()
+    comma = ""
+    for batch in batches:
+        body = [[r.ts, r.cpu, *(r.modes or (None,) * len(MODES))] for r in batch]
+        yield (comma + json.dumps(body)[1:-1]).encode()
+        comma = ","
+    yield b"]}"
+
+
+def samples_csv(batches: Iterable[list[Row]]) -> Iterator[bytes]:
+    """ts,time_utc,cpu,user,...: one line per sample; empty fields where modes are unknown."""
+    yield _csv([SAMPLES_CSV])
+    for batch in batches:
+        yield _csv([r.ts, utc(r.ts), r.cpu, *(r.modes or ("",) * len(MODES))] for r in batch)
+
+
+def averages(minutes: Sequence[tuple[int, float | None, int]], t0: float, t1: float) -> bytes:
+    return json.dumps({"from": t0, "to": t1, "averages": [list(m) for m in minutes]}).encode()
+
+
+def averages_csv(minutes: Iterable[tuple[int, float | None, int]]) -> Iterator[bytes]:
+    yield _csv([AVERAGES_CSV])
+    yield _csv([m, utc(m), "" if avg is None else avg, n] for m, avg, n in minutes)
+
+
+def minute_series(
+    found: Iterable[Means], starts: Iterable[int]
+) -> list[tuple[int, float | None, int]]:
+    """(minute, avg, count) for every minute in `starts`; avg None where count is 0."""
+    known = {int(m.start): m for m in found}
+    return [(m, known[m].mean, known[m].samples) if m in known else (m, None, 0) for m in starts]
+
+
+def gaps_json(found: Sequence[Gap], t0: float, t1: float) -> bytes:
+    body = [
+        {
+            "start": g.start,
+            "end": g.end,
+            "seconds": g.seconds,
+            "cause": g.cause,
+            "detail": g.detail,
+        }
+        for g in found
+    ]
+    return json.dumps({"from": t0, "to": t1, "gaps": body}).encode()
 
 
 def health(db: Path, st: Status) -> tuple[int, dict[str, Any]]:
@@ -73,3 +134,17 @@ def health(db: Path, st: Status) -> tuple[int, dict[str, Any]]:
     if st.reason:
         body["reason"] = st.reason
     return (200 if st.state == "running" else 503), body
+
+
+def utc(ts: float) -> str:
+    """ISO 8601 in UTC with Z; milliseconds only where the stamp has them."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    if moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _csv(lines: Iterable[Sequence[object]]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(lines)
+    return out.getvalue().encode()

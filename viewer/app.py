@@ -1,80 +1,244 @@
-"""make_app(db) -> Bottle: the page, both charts, the JSON API, /healthz and two static files."""
+"""make_app(db) -> Bottle: the page and its parts, three charts, JSON and CSV, /healthz.
+
+Every data route goes one way: the window (`minutes`, `end`) parsed once -> one read-only
+snapshot -> facts and, where the answer is not cached, the window -> one rendered answer.
+"""
 
 import importlib.resources
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import bottle
 
-from viewer import aggregate, api, page, queries, reader, window
-from viewer.cache import Lru
+from viewer import answers, api, charts, facts, page, reader, rows, span, window
+from viewer.answers import Answer
+from viewer.cache import Caches
+from viewer.cells import Ask
+from viewer.facts import Facts, Status
+from viewer.hosts import Hosts
+from viewer.span import Span
 from viewer.window import Window
 
 PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self';"
-    " frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    " img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 DATA_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-STATIC = {"viewer.js": "text/javascript; charset=utf-8", "viewer.css": "text/css; charset=utf-8"}
+STATIC = {
+    "viewer.js": "text/javascript; charset=utf-8",
+    "viewer.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+HTML = "text/html; charset=utf-8"
+SVG = "image/svg+xml; charset=utf-8"
+JSON = "application/json"
+CSV = "text/csv; charset=utf-8"
+CHARTS = {"instant": charts.instant, "average": charts.average, "modes": charts.modes}
 T = TypeVar("T")
-BAD_MINUTES = "minutes must be a whole number from 1 to 1440 in ASCII digits, e.g. ?minutes=60"
+
+
+class Context:
+    """One request's read: the facts, the collector's state, and (on demand) the window."""
+
+    def __init__(self, conn: sqlite3.Connection | None, f: Facts | None, st: Status) -> None:
+        self.conn, self.facts, self.status = conn, f, st
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        return answers.facts_key(self.facts) if self.facts else (self.status.state,)
 
 
 def make_app(
-    db: Path, clock: Callable[[], float] = time.time, cache: Lru[Window] | None = None
+    db: Path,
+    clock: Callable[[], float] = time.time,
+    caches: Caches | None = None,
+    hosts: Hosts | None = None,
 ) -> bottle.Bottle:
     """The viewer's WSGI app; everything it needs is passed in or built here, nothing global."""
     app = bottle.Bottle(catchall=True)
-    # A window is 0.3-0.8 MB (two SVGs twice, the points); keys move with time, so old ones are
-    # dead weight: 16 keep the four usual windows a few generations deep (64 grew RSS ~40 MB).
-    cache = Lru(16) if cache is None else cache
-    grids = window.Grids()
+    store = Caches() if caches is None else caches
+    allowed = Hosts.default("127.0.0.1") if hosts is None else hosts
     files = {n: (importlib.resources.files("viewer") / "static" / n).read_bytes() for n in STATIC}
+    app.add_hook("before_request", lambda: allowed.check(bottle.request))
     app.add_hook("after_request", lambda: _secure(bottle.response))
     app.default_error_handler = _error
 
-    def current() -> tuple[int, float, window.Status, Window | None]:
-        minutes, now = parse_minutes(bottle.request), clock()
-        return (minutes, now, *window.load(db, now, minutes, cache, grids))
+    def read(use: Callable[[Context], T], now: float, missing: Callable[[Status], T]) -> T:
+        """`use` within one snapshot of the file; `missing` when there is no file or no table
+        yet; 503 with the reason for a file that cannot be read."""
 
-    def index() -> str:
-        minutes, now, st, win = current()
-        bottle.response.content_type = "text/html; charset=utf-8"
-        bottle.response.set_header("Content-Security-Policy", PAGE_CSP)
-        bottle.response.status = 503 if win is None else 200
-        return page.render(db, st, win, minutes, now)
+        def within(conn: sqlite3.Connection) -> T:
+            found = facts.read(conn, db, now)
+            store.grids.sync(conn, found)
+            return use(Context(conn, found, facts.status(found, now)))
 
-    def chart(name: str) -> str:
-        _, _, st, win = current()
-        if win is None:
-            raise bottle.HTTPError(503, st.reason)
-        svg = win.instant if name == "instant" else win.average
-        bottle.response.content_type = "image/svg+xml; charset=utf-8"
-        csp = f"default-src 'none'; style-src {svg.style_hash}; frame-ancestors 'self'"
-        bottle.response.set_header("Content-Security-Policy", csp)
-        return svg.document
+        try:
+            return reader.read(db, within, snapshot=True)
+        except reader.Unavailable as exc:
+            if exc.state == "error":
+                raise bottle.HTTPError(503, exc.reason) from None
+            return missing(facts.status(None, now, exc.reason, "no-data"))
 
-    def samples() -> Any:
-        minutes, t1 = parse_minutes(bottle.request), clock()
-        t0 = t1 - 60 * minutes
-        # Read before the status line goes out: a file that cannot be read is a plain 503.
-        none: tuple[list[aggregate.Run], list[tuple[float, float]]] = ([], [])
-        runs, first = _read(db, lambda c: (queries.runs(c), queries.batch(c, t0, t1)), none)
-        bottle.response.content_type = "application/json"
-        return api.samples_stream(db, runs, t0, t1, first)
+    def drawn(ctx: Context, sp: Span, now: float) -> tuple[float, float]:
+        """The window the page and the charts draw: a live one ends at now rounded up."""
+        t1 = sp.t1
+        if sp.live:
+            t1 = window.live_end(now, ctx.status.interval or facts.DEFAULT_INTERVAL, sp.minutes)
+        return t1 - 60 * sp.minutes, t1
 
-    def averages() -> dict[str, Any]:
-        minutes, t1 = parse_minutes(bottle.request), clock()
-        t0 = t1 - 60 * minutes
-        empty = aggregate.minute_series([], t0, t1)
-        means = _read(db, lambda c: window.read_means(c, t0, t1, grids), empty, snapshot=True)
-        return api.averages(means, t0, t1)
+    def _window(ctx: Context, t0: float, t1: float) -> Window:
+        if ctx.conn is None or ctx.facts is None:
+            return store.windows.get(("empty", t0, t1), lambda: window.empty(t0, t1))
+        conn, found = ctx.conn, ctx.facts
+        return store.windows.get(
+            (t0, t1, ctx.key), lambda: window.build(conn, found, store.grids, t0, t1)
+        )
+
+    def rendered(key: tuple[object, ...], make: Callable[[], Answer]) -> Any:
+        etag = answers.tag(*key)
+        if answers.fresh(bottle.request, etag):
+            return answers.not_modified(bottle.response, etag)
+        answer = store.answers.get(etag, lambda: make()._replace(etag=etag))
+        return answers.send(bottle.request, bottle.response, answer)
+
+    def index() -> Any:
+        now = clock()
+        sp = _span(now)
+        part = _part()
+
+        def use(ctx: Context) -> Any:
+            if part == "state":  # asked every few seconds by an open page: no window read
+                html = page.state(db, ctx.status, now)
+                state = lambda: answers.make("", html, HTML, PAGE_CSP)  # noqa: E731
+                return rendered(_state_key(ctx, now), state)
+            t0, t1 = drawn(ctx, sp, now)
+
+            def key(name: str) -> tuple[object, ...]:
+                if name == "state":
+                    return _state_key(ctx, now)
+                return ("page", name, sp.minutes, sp.live, t1, ctx.key)
+
+            def make() -> Answer:
+                win = _window(ctx, t0, t1)
+                names = [part] if part else list(page.PARTS)
+                parts = _parts(ctx, sp, win, now, names)
+                tagged = {n: _tagged(n, html, answers.tag(*key(n))) for n, html in parts.items()}
+                body = tagged[part] if part else page.document(sp, ctx.status, now, tagged)
+                return answers.make("", body, HTML, PAGE_CSP)
+
+            return rendered(key(part), make)
+
+        try:
+            return read(use, now, lambda st: use(Context(None, None, st)))
+        except bottle.HTTPError as exc:
+            if exc.status_code != 503:
+                raise
+            st = facts.status(None, now, str(exc.body), "error")
+            bottle.response.status = 503
+            bottle.response.content_type = HTML
+            bottle.response.set_header("Content-Security-Policy", PAGE_CSP)
+            return page.document(sp, st, now, {"state": page.state(db, st, now)})
+
+    def _parts(
+        ctx: Context, sp: Span, win: Window, now: float, names: Iterable[str]
+    ) -> dict[str, str]:
+        out = {}
+        for name in names:
+            if name == "state":
+                out[name] = page.state(db, ctx.status, now)
+            elif name == "gaps":
+                out[name] = page.gaps(win, sp.query())
+            elif name == "means":
+                out[name] = page.means(win, sp.query())
+            else:
+                out[name] = page.figure(name, win, CHARTS[name](win))
+        return out
+
+    def chart(name: str) -> Any:
+        now = clock()
+        sp = _span(now)
+
+        def use(ctx: Context) -> Any:
+            t0, t1 = drawn(ctx, sp, now)
+
+            def make() -> Answer:
+                svg = CHARTS[name](_window(ctx, t0, t1))
+                csp = f"default-src 'none'; style-src {svg.style_hash}; frame-ancestors 'self'"
+                return answers.make("", svg.document, SVG, csp)
+
+            return rendered(("chart", name, sp.minutes, sp.live, t1, ctx.key), make)
+
+        return read(use, now, lambda st: use(Context(None, None, st)))
+
+    def samples(kind: str) -> Any:
+        """/api/samples, /api/samples.csv and /api/modes: streamed from the first batch,
+        which is read before the status line goes out."""
+        now = clock()
+        sp = _span(now)
+
+        def use(ctx: Context) -> Any:
+            etag = _weak(ctx, sp, now, kind)
+            if answers.fresh(bottle.request, etag):
+                return answers.not_modified(bottle.response, etag)
+            moded = ctx.facts is not None and ctx.facts.version >= 3
+            first = rows.batch(ctx.conn, moded, sp.t0, sp.t1) if ctx.conn else []
+            runs = ctx.facts.runs if ctx.facts else ()
+            batches = api.stream(db, moded, sp.t1, first) if ctx.conn else iter(())
+            interval = facts.interval_at(runs, sp.t1)
+            body, mime = _samples_body(kind, batches, runs, sp, interval)
+            return answers.stream(bottle.request, bottle.response, etag, mime, body)
+
+        return read(use, now, lambda st: use(Context(None, None, st)))
+
+    def averages(kind: str) -> Any:
+        now = clock()
+        sp = _span(now)
+
+        def use(ctx: Context) -> Any:
+            etag = _weak(ctx, sp, now, kind)
+            if answers.fresh(bottle.request, etag):
+                return answers.not_modified(bottle.response, etag)
+            minutes = api.minute_series(_minute_means(ctx, sp), window.minute_starts(sp.t0, sp.t1))
+            if kind == "averages":
+                answer = answers.make(etag, api.averages(minutes, sp.t0, sp.t1), JSON)
+                return answers.send(bottle.request, bottle.response, answer)
+            body = api.averages_csv(minutes)
+            return answers.stream(bottle.request, bottle.response, etag, CSV, body)
+
+        return read(use, now, lambda st: use(Context(None, None, st)))
+
+    def _minute_means(ctx: Context, sp: Span) -> list[Any]:
+        if ctx.conn is None or ctx.facts is None:
+            return []
+        ask = Ask(ctx.facts.runs, ctx.facts.version >= 3, _newest(ctx.facts, sp.t1))
+        return store.grids.get(60.0).window(ctx.conn, ask, sp.t0, sp.t1)[1]
+
+    def gap_list() -> Any:
+        now = clock()
+        sp = _span(now)
+
+        def use(ctx: Context) -> Any:
+            etag = _weak(ctx, sp, now, "gaps")
+            if answers.fresh(bottle.request, etag):
+                return answers.not_modified(bottle.response, etag)
+            win = _window(ctx, sp.t0, sp.t1)
+            answer = answers.make(etag, api.gaps_json(win.gaps, sp.t0, sp.t1), JSON)
+            return answers.send(bottle.request, bottle.response, answer)
+
+        return read(use, now, lambda st: use(Context(None, None, st)))
 
     def healthz() -> dict[str, Any]:
-        code, body = api.health(db, window.read_status(db, clock()))
+        now = clock()
+        try:
+            st = reader.read(db, lambda conn: facts.status(facts.read(conn, db, now), now))
+        except reader.Unavailable as exc:
+            st = facts.status(
+                None, now, exc.reason, "no-data" if exc.state == "no-data" else "error"
+            )
+        code, body = api.health(db, st)
         bottle.response.status = code
         return body
 
@@ -87,9 +251,13 @@ def make_app(
 
     for path, route in (
         ("/", index),
-        ("/charts/<name:re:instant|average>.svg", chart),
-        ("/api/samples", samples),
-        ("/api/averages", averages),
+        ("/charts/<name:re:instant|average|modes>.svg", chart),
+        ("/api/samples", lambda: samples("samples")),
+        ("/api/samples.csv", lambda: samples("samples.csv")),
+        ("/api/modes", lambda: samples("modes")),
+        ("/api/averages", lambda: averages("averages")),
+        ("/api/averages.csv", lambda: averages("averages.csv")),
+        ("/api/gaps", gap_list),
         ("/healthz", healthz),
         ("/static/<name>", static),
     ):
@@ -97,28 +265,56 @@ def make_app(
     return app
 
 
-def parse_minutes(request: bottle.BaseRequest) -> int:
-    """?minutes=N: ASCII digits, 1 to 1440, at most once; absent means 60."""
-    values = request.query.getall("minutes")
-    if len(values) > 1:
-        raise bottle.HTTPError(400, "give minutes once, e.g. ?minutes=60")
-    raw = values[0] if values else "60"
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and 1 <= int(raw) <= 1440):
-        raise bottle.HTTPError(400, BAD_MINUTES)
-    return int(raw)
-
-
-def _read(
-    db: Path, use: Callable[[sqlite3.Connection], T], missing: T, snapshot: bool = False
-) -> T:
-    """What `use` reads from a readable file; `missing` for a file (or tables) not there yet;
-    503 with the reason for a file that cannot be read."""
+def _span(now: float) -> Span:
+    query = bottle.request.query
     try:
-        return reader.read(db, use, snapshot)
-    except reader.Unavailable as exc:
-        if exc.state == "error":
-            raise bottle.HTTPError(503, exc.reason) from None
-        return missing
+        return span.parse(query.getall("minutes"), query.getall("end"), now)
+    except span.BadParameter as exc:
+        raise bottle.HTTPError(400, str(exc)) from None
+
+
+def _part() -> str:
+    values = bottle.request.query.getall("part")
+    if not values:
+        return ""
+    if len(values) > 1 or values[0] not in page.PARTS:
+        raise bottle.HTTPError(400, f"part must be one of {', '.join(page.PARTS)}, given once")
+    return str(values[0])
+
+
+def _tagged(name: str, html: str, etag: str) -> str:
+    """A part's root element carries its ETag: the page's script asks "changed since?"."""
+    if not etag:
+        return html
+    return html.replace(f'id="{name}"', f"id=\"{name}\" data-etag='{etag}'", 1)
+
+
+def _state_key(ctx: Context, now: float) -> tuple[object, ...]:
+    """The state part changes with a new sample or a new collector state; while no collector
+    writes, once a minute too, so an open page redraws a growing gap now and then."""
+    tick = int(now // 60) if ctx.status.state != "running" else 0
+    return ("state", ctx.status.state, ctx.status.interval, ctx.key, tick)
+
+
+def _weak(ctx: Context, sp: Span, now: float, kind: str) -> str:
+    """JSON and CSV end a live window at the exact time; their ETag at the interval's step."""
+    interval = ctx.status.interval or facts.DEFAULT_INTERVAL
+    t1 = window.live_end(now, interval, sp.minutes) if sp.live else sp.t1
+    return answers.tag(kind, sp.minutes, sp.live, t1, ctx.key, weak=sp.live)
+
+
+def _newest(found: Facts, t1: float) -> float:
+    return found.newest[0] if found.newest else t1
+
+
+def _samples_body(
+    kind: str, batches: Iterator[list[rows.Row]], runs: Any, sp: Span, interval: float
+) -> tuple[Iterator[bytes], str]:
+    if kind == "samples":
+        return api.samples_json(batches, runs, sp.t0, sp.t1, interval), JSON
+    if kind == "modes":
+        return api.modes_json(batches, sp.t0, sp.t1), JSON
+    return api.samples_csv(batches), CSV
 
 
 def _secure(response: bottle.BaseResponse) -> None:
@@ -142,5 +338,7 @@ def _error(res: bottle.HTTPError) -> str:
     """Every error is one plain line: the reason for 400 and 503, a fixed line otherwise."""
     line = str(res.body) if res.status_code in (400, 503) else _LINES.get(res.status_code, "")
     bottle.response.content_type = "text/plain; charset=utf-8"
+    if res.status_code == 405:
+        bottle.response.set_header("Allow", "GET, HEAD")
     _secure(bottle.response)
     return (line or res.status_line).replace("\n", " ") + "\n"

@@ -1,186 +1,115 @@
-"""What one window of the page shows: state, newest sample, gaps, points, minute means, charts."""
+"""What one window shows, read in one snapshot: points, gaps with causes, minute means.
+
+    Span -> build(conn, facts, grids, t0, t1) -> Window -> charts / page / JSON
+
+Where the window holds more samples than the chart has pixel columns, its points are cells
+(viewer/cells.py); so are its minute means where they outnumber the columns.
+"""
 
 import math
 import sqlite3
-from dataclasses import dataclass, field
-from functools import cached_property
-from pathlib import Path
+from dataclasses import dataclass
 
-from shared.timeutil import cell_of
-from viewer import aggregate, charts, queries, reader
-from viewer.aggregate import Gap, Point, Run
-from viewer.cache import Lru
-from viewer.grid import Grid, pairs_of
+from shared.timeutil import minute_of
+from viewer import gaps, rows
+from viewer.cache import Grids
+from viewer.cells import Ask, Means, Point
+from viewer.facts import Facts, Run, interval_at, stretches
 
-
-@dataclass(frozen=True)
-class Status:
-    """The collector's state as the page and /healthz tell it."""
-
-    state: str  # "running", "stale", "no-data" or "error"
-    reason: str
-    interval: float | None = None
-    newest: tuple[float, float] | None = None
-    age: float | None = None
+COLUMNS = 720  # pixel columns of a chart's plot: more samples than this are drawn per column
+TABLE_MINUTES = 1440  # the page lists every minute up to a day; longer windows per column
 
 
 @dataclass(frozen=True)
 class Window:
-    minutes: int
     t0: float
     t1: float
-    gaps: list[Gap]
     points: list[Point]
-    reduced: bool
-    means: list[tuple[int, float | None, int]]
-    # The page's parts that depend on the window alone, rendered once (see page.py).
-    html: dict[str, str] = field(default_factory=dict, compare=False)
+    reduced: bool  # points are per-column stretches, not samples
+    gaps: list[gaps.Gap]
+    minutes: list[Means] | None  # every minute with samples, when the window is a day or less
+    columns: list[Means] | None  # per-column statistics of minute means, past 720 minutes
+    cut: frozenset[float]  # minutes that a gap cuts (drawn as partial)
 
-    # Each chart is drawn on first use: a request for one chart does not pay for the other.
-    @cached_property
-    def instant(self) -> charts.Chart:
-        segments = aggregate.split_at_gaps(self.points, self.gaps)
-        return charts.instant(segments, self.t0, self.t1, self.reduced)
-
-    @cached_property
-    def average(self) -> charts.Chart:
-        segments = aggregate.minute_points(self.means, self.gaps, self.t0, self.t1)
-        return charts.average(segments, self.t0, self.t1)
+    @property
+    def means(self) -> list[Means]:
+        """Chart 2's values: each minute, or per column where minutes outnumber columns."""
+        return self.columns if self.columns is not None else (self.minutes or [])
 
 
-def status(runs: list[Run], newest: tuple[float, float] | None, now: float) -> Status:
-    interval = aggregate.latest_interval(runs)
-    if newest is None:
-        return Status(
-            "no-data", "the database holds no sample yet; is cpuload-collector running?", interval
-        )
-    age = now - newest[0]
-    if age < 3 * interval:
-        return Status("running", "", interval, newest, age)
-    reason = (
-        f"the newest sample is {duration(age)} old (interval {interval:g} s);"
-        " is cpuload-collector running?"
-    )
-    return Status("stale", reason, interval, newest, age)
-
-
-def duration(seconds: float) -> str:
-    """12.5 s, 3 min 20 s, 2 h 05 min."""
-    if seconds < 60:
-        return f"{seconds:.3g} s"
-    m, s = divmod(round(seconds), 60)
-    return f"{m} min {s:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
-
-
-def read_status(db: Path, now: float) -> Status:
-    """The collector's state from the newest sample and the latest run."""
-    try:
-        return reader.read(
-            db, lambda conn: status(queries.runs(conn), queries.newest(conn, now), now)
-        )
-    except reader.Unavailable as exc:
-        return Status(exc.state, exc.reason)
+def column_width(minutes: int) -> float:
+    """Seconds per cell: the window over 720 columns, whole minutes past 12 hours (so a cell
+    holds whole minutes and its minute means need no second read)."""
+    if minutes <= COLUMNS:
+        return minutes * 60 / COLUMNS
+    return math.ceil(minutes / COLUMNS) * 60.0
 
 
 def quantum(interval: float, minutes: int) -> float:
-    """Chart ends are rounded up to this step: the interval, but never over one pixel column."""
-    return min(interval, minutes * 60 / charts.COLUMNS)
+    """A live chart's end is rounded up to this: the interval, never over one pixel column."""
+    return min(interval, column_width(minutes))
 
 
-def chart_end(now: float, interval: float, minutes: int) -> float:
+def live_end(now: float, interval: float, minutes: int) -> float:
     q = quantum(interval, minutes)
     return math.ceil(now / q) * q
 
 
-class Grids:
-    """The app's cell caches, one per (width, limit, span), least recently used dropped first.
-
-    A grid forgets the cells before its latest window, so windows of different spans must not
-    share one: the hour's minute means evicted the day's, and every 24 h page read a day again.
-    """
-
-    def __init__(self, size: int = 8) -> None:
-        self._lru: Lru[Grid] = Lru(size)
-
-    def get(self, width: float, limit: float | None, span: float = 0.0) -> Grid:
-        return self._lru.get((width, limit, span), lambda: Grid(width, limit))
+def expected(runs: list[Run] | tuple[Run, ...], t0: float, t1: float) -> float:
+    """How many samples the runs' intervals put in (t0, t1] at most."""
+    parts = stretches(runs, t0, t1)
+    edges = [max(t0, s) for s, _ in parts] + [t1]
+    return sum((edges[i + 1] - edges[i]) / iv for i, (_, iv) in enumerate(parts))
 
 
-def split_limit(runs: list[Run]) -> float:
-    """Steps longer than this may be gaps (2 x the shortest interval of the window's runs: one
-    old run at 0.1 s must not split every 5 s sample of today into its own point)."""
-    return 2 * min((r.interval for r in runs), default=aggregate.DEFAULT_INTERVAL)
+def build(conn: sqlite3.Connection, facts: Facts, grids: Grids, t0: float, t1: float) -> Window:
+    minutes = round((t1 - t0) / 60)
+    ask = Ask(facts.runs, facts.version >= 3, facts.newest[0] if facts.newest else t1)
+    points = None
+    if expected(facts.runs, t0, t1) <= 2 * COLUMNS:
+        points = rows.points(conn, ask.moded, t0, t1, COLUMNS)
+    reduced = points is None
+    columns = None
+    if points is None:
+        points, found = grids.get(column_width(minutes)).window(conn, ask, t0, t1)
+        columns = found if minutes > COLUMNS else None
+    day = None
+    if minutes <= TABLE_MINUTES:
+        day = grids.get(60.0).window(conn, ask, t0, t1)[1]
+    found_gaps, spans = _gaps(conn, facts, points, t0, t1)
+    cut = gaps.cut_minutes([m.start for m in day or []], spans)
+    return Window(t0, t1, points, reduced, found_gaps, day, columns, frozenset(cut))
 
 
-def read_points(
-    conn: sqlite3.Connection, grids: Grids, runs: list[Run], t0: float, t1: float
-) -> tuple[list[Point], bool]:
-    """Every sample, or per-column mean/min/max when there are more samples than columns."""
-    rows = queries.rows(conn, t0, t1)  # the samples, and any rows put in by hand
-    if rows <= charts.COLUMNS:
-        return queries.points(conn, t0, t1), False
-    newest = queries.newest(conn, t1)
-    limit = split_limit(aggregate.runs_during(runs, t0, t1))
-    grid = grids.get((t1 - t0) / charts.COLUMNS, limit)
-    return grid.points(conn, t0, t1, newest[0] if newest else t1, rows), True
+def _gaps(
+    conn: sqlite3.Connection, facts: Facts, points: list[Point], t0: float, t1: float
+) -> tuple[list[gaps.Gap], list[tuple[float, float]]]:
+    """The window's gaps with causes, and the whole spans they lie in."""
+    before, after = rows.around(conn, t0, t1)
+    holes = gaps.holes([(p.first, p.last) for p in points], facts.runs, t0, t1, before, after)
+    if not holes:
+        return [], []
+    spans = [
+        (-math.inf if h.before is None else h.before, math.inf if h.after is None else h.after)
+        for h in holes
+    ]
+    low = min(t0 if h.before is None else h.before for h in holes)
+    high = max(t1 if h.after is None else h.after for h in holes)
+    pauses = rows.pauses(conn, facts.version, low, high)
+    return gaps.name(holes, facts.runs, pauses, facts.collector), spans
 
 
-def find_gaps(points: list[Point], runs: list[Run], t0: float, t1: float) -> list[Gap]:
-    limit = split_limit(aggregate.runs_during(runs, t0, t1))
-    inner = aggregate.inner_gaps(pairs_of(points, limit), runs)
-    first, last = (points[0].first, points[-1].last) if points else (None, None)
-    return aggregate.window_gaps(first, last, inner, runs, t0, t1)
+def empty(t0: float, t1: float) -> Window:
+    """The window of a file that does not exist yet: axes only, one gap."""
+    hole = gaps.holes([], (), t0, t1, None, None)
+    return Window(t0, t1, [], False, gaps.name(hole, (), (), False), [], None, frozenset())
 
 
-def read_means(
-    conn: sqlite3.Connection, t0: float, t1: float, grids: Grids | None = None
-) -> list[tuple[int, float | None, int]]:
-    """Minute means for every minute overlapping (t0, t1], each over its whole minute."""
-    span = aggregate.minute_starts(t0, t1)
-    grid = (grids or Grids()).get(60.0, None, t1 - t0)
-    newest = queries.newest(conn, t1)
-    cells = grid.points(conn, span.start, span.stop, newest[0] if newest else t1)
-    rows = [(cell_of(p.first, 60.0) * 60, p.mean, p.count) for p in cells]
-    return aggregate.minute_series(rows, t0, t1)
+def status_interval(facts: Facts, t1: float) -> float:
+    """The interval of the run current at the window's end (what a past window reports)."""
+    return interval_at(facts.runs, t1)
 
 
-def build(
-    conn: sqlite3.Connection, grids: Grids, runs: list[Run], minutes: int, t1: float
-) -> Window:
-    t0 = t1 - 60 * minutes
-    points, reduced = read_points(conn, grids, runs, t0, t1)
-    gaps = find_gaps(points, runs, t0, t1)
-    means = read_means(conn, t0, t1, grids)
-    return Window(minutes, t0, t1, gaps, points, reduced, means)
-
-
-def empty(minutes: int, t1: float) -> Window:
-    """The window of a file that does not exist yet: axes only."""
-    t0 = t1 - 60 * minutes
-    gap = aggregate.window_gaps(None, None, [], [], t0, t1)
-    means = aggregate.minute_series([], t0, t1)
-    return Window(minutes, t0, t1, gap, [], False, means)
-
-
-def load(
-    db: Path, now: float, minutes: int, cache: Lru[Window], grids: Grids
-) -> tuple[Status, Window | None]:
-    """The collector's state now, and the window (cached) unless the file is unreadable."""
-    try:
-        return reader.read(db, lambda conn: _current(conn, now, minutes, cache, grids), True)
-    except reader.Unavailable as exc:
-        st = Status(exc.state, exc.reason)
-    if st.state == "no-data":
-        t1 = chart_end(now, aggregate.DEFAULT_INTERVAL, minutes)
-        return st, cache.get(("empty", minutes, t1), lambda: empty(minutes, t1))
-    return st, None
-
-
-def _current(
-    conn: sqlite3.Connection, now: float, minutes: int, cache: Lru[Window], grids: Grids
-) -> tuple[Status, Window | None]:
-    runs, newest = queries.runs(conn), queries.newest(conn, now)
-    st = status(runs, newest, now)
-    t1 = chart_end(now, st.interval or aggregate.DEFAULT_INTERVAL, minutes)
-    key = (minutes, t1, newest, runs[-1] if runs else None)
-    return st, cache.get(key, lambda: build(conn, grids, runs, minutes, t1))
+def minute_starts(t0: float, t1: float) -> range:
+    """Every minute M whose span (M, M + 60] overlaps (t0, t1], oldest first."""
+    return range(math.floor(t0 / 60) * 60, minute_of(t1) + 60, 60)

@@ -1,28 +1,81 @@
-// cpuload viewer: hover values, a ticking sample age, and in-place updates. No outside script.
+// cpuload viewer: hover values (mouse, tap, arrow keys) with a vertical rule, a ticking sample
+// age, and live updates that fetch only the parts that changed. No outside script.
 "use strict";
 (function () {
   const body = document.body;
+  const live = body.dataset.live === "1";
+  const query = body.dataset.query || "";
+  const PARTS = ["gaps", "instant", "average", "modes", "means"];
+  const tags = {};
   let skew = Date.now() / 1000 - Number(body.dataset.now || Date.now() / 1000);
+  let timer = null;
   const meta = new WeakMap();
+  const chosen = new WeakMap(); // chart box -> index of the point the keys stepped to
 
   function data(svg) {
     if (!meta.has(svg)) {
       const node = svg.querySelector("metadata.cpuload-data");
-      meta.set(svg, node ? JSON.parse(node.textContent) : null);
+      let d = null;
+      if (node) {
+        d = JSON.parse(node.textContent);
+        let t = d.t0;
+        d.stamps = d.steps.map((s) => (t += s));
+      }
+      meta.set(svg, d);
     }
     return meta.get(svg);
   }
 
-  function nearest(points, t) {
-    let lo = 0, hi = points.length - 1;
-    while (hi - lo > 1) {
-      const mid = (lo + hi) >> 1;
-      if (points[mid][0] < t) lo = mid; else hi = mid;
-    }
-    return Math.abs(points[lo][0] - t) <= Math.abs(points[hi][0] - t) ? points[lo] : points[hi];
+  // Local time in the server's zone, from the offsets the chart carries.
+  function offsetAt(d, ts) {
+    let off = d.tz[0][1];
+    for (const [from, o] of d.tz) if (ts >= from) off = o;
+    return off;
+  }
+  function pad(n) { return String(n).padStart(2, "0"); }
+  function label(d, ts, withDate) {
+    const t = new Date((ts + offsetAt(d, ts)) * 1000);
+    const time = pad(t.getUTCHours()) + ":" + pad(t.getUTCMinutes()) + ":" + pad(t.getUTCSeconds());
+    if (!withDate) return time;
+    return t.getUTCFullYear() + "-" + pad(t.getUTCMonth() + 1) + "-" + pad(t.getUTCDate()) + " " + time;
   }
 
-  function tipFor(box) {
+  function nearest(stamps, t) {
+    let lo = 0, hi = stamps.length - 1;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (stamps[mid] < t) lo = mid; else hi = mid;
+    }
+    return Math.abs(stamps[lo] - t) <= Math.abs(stamps[hi] - t) ? lo : hi;
+  }
+
+  function xOf(d, ts) { return d.x0 + (ts - d.t0) * (d.x1 - d.x0) / (d.t1 - d.t0); }
+
+  function pct(v) { return v === null || v === undefined ? "–" : Number(v).toFixed(1) + " %"; }
+
+  function describe(d, i) {
+    const c = d.columns, ts = d.stamps[i];
+    if (d.kind === "instant") {
+      const when = label(d, ts, d.dated);
+      if (!d.reduced) return [when + " · " + pct(c[0][i])];
+      return [when + " · mean " + pct(c[0][i]), "min " + pct(c[1][i]) + ", max " + pct(c[2][i]) + " · " + c[3][i] + " samples"];
+    }
+    if (d.kind === "average") {
+      if (!d.reduced) {
+        const lines = ["minute " + label(d, ts - 30, d.dated).slice(0, -3) + " · mean " + pct(c[0][i]), c[3][i] + " samples"];
+        if (c[5][i]) lines[1] += " (a gap cuts this minute)";
+        return lines;
+      }
+      return [label(d, ts, d.dated) + " · mean of minute means " + pct(c[0][i]),
+        "min " + pct(c[1][i]) + ", max " + pct(c[2][i]) + " · " + c[4][i] + " minutes"];
+    }
+    const lines = [label(d, ts, d.dated)];
+    d.modes.forEach((m, k) => lines.push(m + " " + Number(c[k][i]).toFixed(2) + " %"));
+    return lines;
+  }
+
+  function parts(svg) {
+    const box = svg.parentNode;
     let tip = box.querySelector(".tip");
     if (!tip) {
       tip = document.createElement("div");
@@ -31,40 +84,96 @@
       tip.hidden = true;
       box.appendChild(tip);
     }
-    return tip;
+    let rule = svg.querySelector("line.rule");
+    if (!rule) {
+      rule = document.createElementNS("http://www.w3.org/2000/svg", "line");
+      rule.setAttribute("class", "rule");
+      svg.appendChild(rule);
+    }
+    return { box, tip, rule };
   }
 
-  function hover(event) {
+  function hide(svg) {
+    if (!svg) return;
+    const { tip, rule } = parts(svg);
+    tip.hidden = true;
+    rule.setAttribute("visibility", "hidden");
+  }
+
+  function show(svg, lines, x, clientX, clientY) {
+    const d = data(svg);
+    const { box, tip, rule } = parts(svg);
+    tip.replaceChildren(...lines.map((l) => { const s = document.createElement("div"); s.textContent = l; return s; }));
+    if (x !== null) {
+      rule.setAttribute("x1", x); rule.setAttribute("x2", x);
+      rule.setAttribute("y1", d.top); rule.setAttribute("y2", d.top + d.height);
+      rule.setAttribute("visibility", "visible");
+    } else {
+      rule.setAttribute("visibility", "hidden");
+    }
+    tip.hidden = false;
+    const r = box.getBoundingClientRect();
+    const w = tip.offsetWidth;
+    const left = Math.min(Math.max(clientX - r.left + 12, 0), Math.max(r.width - w, 0));
+    tip.style.left = left + "px";
+    tip.style.top = Math.max(clientY - r.top - tip.offsetHeight - 12, 0) + "px";
+  }
+
+  function screenX(svg, x) {
+    const m = svg.getScreenCTM();
+    return m ? m.a * x + m.e : 0;
+  }
+
+  // A point under (or beside) the pointer; in a gap, the gap itself. No value is invented.
+  function pointAt(event) {
     const svg = event.target.closest && event.target.closest("svg.pygal-chart");
-    document.querySelectorAll(".tip").forEach((t) => {
-      if (!svg || !svg.parentNode.contains(t)) t.hidden = true;
-    });
+    document.querySelectorAll("svg.pygal-chart").forEach((s) => { if (s !== svg) hide(s); });
     if (!svg) return;
     const d = data(svg);
-    const tip = tipFor(svg.parentNode);
-    if (!d || !d.points.length) { tip.hidden = true; return; }
+    if (!d) return;
+    const band = event.target.closest("rect.band");
+    if (band) {
+      const title = band.querySelector("title");
+      show(svg, [title ? title.textContent : "gap"], null, event.clientX, event.clientY);
+      return;
+    }
+    if (!d.stamps.length) { hide(svg); return; }
     const p = new DOMPoint(event.clientX, event.clientY).matrixTransform(svg.getScreenCTM().inverse());
-    const perSecond = (d.x1 - d.x0) / (d.t1 - d.t0);
-    const point = nearest(d.points, d.t0 + (p.x - d.x0) / perSecond);
-    // No value is invented: far from any point (in a gap) the tip stays hidden.
-    if (Math.abs(d.x0 + (point[0] - d.t0) * perSecond - p.x) > 12) { tip.hidden = true; return; }
-    let text = point[4] + " · " + point[1].toFixed(1) + " %";
-    if (point[2] !== point[3]) text += " (min " + point[2].toFixed(1) + ", max " + point[3].toFixed(1) + ")";
-    tip.textContent = text;
-    const box = svg.parentNode.getBoundingClientRect();
-    const left = Math.min(event.clientX - box.left + 12, box.width - 200);
-    tip.style.left = Math.max(left, 0) + "px";
-    tip.style.top = Math.max(event.clientY - box.top - 36, 0) + "px";
-    tip.hidden = false;
+    const t = d.t0 + (p.x - d.x0) * (d.t1 - d.t0) / (d.x1 - d.x0);
+    const i = nearest(d.stamps, t);
+    const x = xOf(d, d.stamps[i]);
+    if (Math.abs(x - p.x) > 12) { hide(svg); return; }
+    chosen.set(svg.parentNode, i);
+    show(svg, describe(d, i), x, event.clientX, event.clientY);
   }
 
-  // The same format as the server's window.duration(): 12.5 s, 3 min 20 s, 2 h 05 min.
+  function step(event) {
+    const box = event.target.closest && event.target.closest(".chart");
+    if (!box) return;
+    const svg = box.querySelector("svg.pygal-chart");
+    const d = svg && data(svg);
+    if (!d || !d.stamps.length) return;
+    const keys = { ArrowLeft: -1, ArrowRight: 1, Home: -Infinity, End: Infinity };
+    if (event.key === "Escape") { hide(svg); chosen.delete(box); return; }
+    if (!(event.key in keys)) return;
+    event.preventDefault();
+    const was = chosen.has(box) ? chosen.get(box) : d.stamps.length;
+    const i = Math.min(Math.max(was + keys[event.key], 0), d.stamps.length - 1);
+    chosen.set(box, i);
+    const x = xOf(d, d.stamps[i]);
+    const r = svg.getBoundingClientRect();
+    show(svg, describe(d, i), x, screenX(svg, x), r.top + r.height / 3);
+  }
+
+  // The same format as the server's facts.duration(): 12.5 s, 3 min 20 s, 2 h 05 min, 3 d 04 h.
   function age(seconds) {
     if (seconds < 60) return Number(seconds.toPrecision(3)) + " s";
     const total = Math.round(seconds);
     const m = Math.floor(total / 60);
-    if (m < 60) return m + " min " + String(total % 60).padStart(2, "0") + " s";
-    return Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
+    if (m < 60) return m + " min " + pad(total % 60) + " s";
+    const h = Math.floor(m / 60);
+    if (h < 48) return h + " h " + pad(m % 60) + " min";
+    return Math.floor(h / 24) + " d " + pad(h % 24) + " h";
   }
 
   function tick() {
@@ -72,27 +181,57 @@
     if (el) el.textContent = age(Math.max(Date.now() / 1000 - skew - Number(el.dataset.ts), 0));
   }
 
+  async function fetchPart(name) {
+    const headers = tags[name] ? { "If-None-Match": tags[name] } : {};
+    const answer = await fetch("/?" + query + "&part=" + name, { cache: "no-store", headers });
+    if (answer.status === 304) return false;
+    if (!answer.ok) throw new Error("part " + name + ": " + answer.status);
+    tags[name] = answer.headers.get("ETag");
+    const html = await answer.text();
+    const doc = new DOMParser().parseFromString("<body>" + html + "</body>", "text/html");
+    const fresh = doc.body.firstElementChild;
+    const old = document.getElementById(fresh.id);
+    if (!old) return false;
+    if (fresh.id === "means" && old.open) fresh.open = true;
+    const focused = old.contains(document.activeElement);
+    old.replaceWith(fresh);
+    if (focused) { const c = fresh.querySelector(".chart"); if (c) c.focus(); }
+    return true;
+  }
+
   async function refresh() {
+    timer = null;
+    if (document.hidden) return; // resumed by visibilitychange
     try {
-      const answer = await fetch(location.pathname + location.search, { cache: "no-store" });
-      const doc = new DOMParser().parseFromString(await answer.text(), "text/html");
-      const fresh = doc.getElementById("view");
-      if (!fresh) throw new Error("no page");
-      const open = document.querySelector("#means") && document.querySelector("#means").open;
-      document.getElementById("view").replaceChildren(...fresh.childNodes);
-      const means = document.querySelector("#means");
-      if (means && open) means.open = true;
-      skew = Date.now() / 1000 - Number(doc.body.dataset.now);
-      body.dataset.poll = doc.body.dataset.poll;
+      if (await fetchPart("state")) {
+        for (const name of PARTS) await fetchPart(name);
+      }
       body.classList.remove("offline");
     } catch (err) {
       body.classList.add("offline");
     }
     tick();
-    setTimeout(refresh, Number(body.dataset.poll || 5) * 1000);
+    schedule();
   }
 
-  document.addEventListener("pointermove", hover);
+  function schedule() {
+    if (live && !document.hidden && timer === null) {
+      timer = setTimeout(refresh, Number(body.dataset.poll || 10) * 1000);
+    }
+  }
+
+  document.addEventListener("pointermove", (e) => { if (e.pointerType === "mouse") pointAt(e); });
+  document.addEventListener("pointerdown", pointAt); // a tap on a phone, a click with a mouse
+  document.addEventListener("keydown", step);
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) { if (timer !== null) { clearTimeout(timer); timer = null; } }
+    else if (live && timer === null) { refresh(); }
+  });
+  // Each part as served carries its ETag, so the first poll already asks "changed since?".
+  for (const name of ["state", ...PARTS]) {
+    const el = document.getElementById(name);
+    if (el && el.dataset.etag) tags[name] = el.dataset.etag;
+  }
   setInterval(tick, 1000);
-  setTimeout(refresh, Number(body.dataset.poll || 5) * 1000);
+  schedule();
 })();

@@ -1,0 +1,108 @@
+"""Sample-by-sample reads on a read-only connection: a short window's points, the samples
+around a window, the pauses in it, minute means, and the batches the JSON and CSV stream."""
+
+import functools
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from shared.schema import MODE_COLUMNS, MODES
+from viewer import reader
+from viewer.cells import Point
+from viewer.facts import SAMPLE
+from viewer.gaps import Pause
+
+BATCH = 20_000
+
+
+class Row(NamedTuple):
+    """A sample as the API gives it: modes in percent, None where unknown."""
+
+    ts: float
+    cpu: float
+    modes: tuple[float, ...] | None
+
+
+def columns(moded: bool) -> str:
+    return ", ".join(MODE_COLUMNS) if moded else ", ".join(["NULL"] * len(MODES))
+
+
+def row(values: tuple[float, float, *tuple[int | None, ...]]) -> Row:
+    ts, cpu, *modes = values
+    known = None if None in modes else tuple(int(m) / 100 for m in modes)  # type: ignore[arg-type]
+    return Row(float(ts), float(cpu), known)
+
+
+def points(
+    conn: sqlite3.Connection, moded: bool, t0: float, t1: float, most: int
+) -> list[Point] | None:
+    """Every sample t0 < ts <= t1 as a point, or None when there are more than `most`."""
+    sql = (
+        f"SELECT ts, cpu, {columns(moded)} FROM samples"
+        f" WHERE ts > ? AND ts <= ? AND {SAMPLE} ORDER BY ts LIMIT ?"
+    )
+    found = conn.execute(sql, (t0, t1, most + 1)).fetchall()
+    if len(found) > most:
+        return None
+    out = []
+    for values in found:
+        r = row(values)
+        out.append(Point(r.ts, r.cpu, r.cpu, r.cpu, r.ts, r.ts, 1, r.modes))
+    return out
+
+
+def around(conn: sqlite3.Connection, t0: float, t1: float) -> tuple[float | None, float | None]:
+    """The newest sample at or before t0 and the oldest after t1."""
+    before = conn.execute(
+        f"SELECT ts FROM samples WHERE ts <= ? AND ts > 0 AND {SAMPLE} ORDER BY ts DESC LIMIT 1",
+        (t0,),
+    ).fetchone()
+    after = conn.execute(
+        f"SELECT ts FROM samples WHERE ts > ? AND {SAMPLE} ORDER BY ts LIMIT 1", (t1,)
+    ).fetchone()
+    return (float(before[0]) if before else None), (float(after[0]) if after else None)
+
+
+def pauses(conn: sqlite3.Connection, version: int, a: float, b: float) -> list[Pause]:
+    """The pauses that overlap (a, b); none in files older than schema version 3."""
+    if version < 3:
+        return []
+    sql = "SELECT run, start, stop, kind, slept FROM pauses WHERE stop > ? AND start < ?"
+    return [
+        Pause(int(r), float(s), float(e), str(k), float(z or 0))
+        for r, s, e, k, z in conn.execute(sql, (a, b))
+        if isinstance(s, int | float) and isinstance(e, int | float)
+    ]
+
+
+def minute_sums(conn: sqlite3.Connection, a: float, b: float) -> list[tuple[int, float, int]]:
+    """(minute, sum of cpu, count) for the minutes whose samples lie in a < ts <= b."""
+    f = "CAST(ts / 60 AS INTEGER) * 60"
+    sql = f"""SELECT minute, sum(cpu), count(*) FROM (
+                SELECT cpu, CASE WHEN {f} >= ts THEN {f} - 60 ELSE {f} END AS minute
+                FROM samples WHERE ts > ? AND ts <= ? AND {SAMPLE})
+              GROUP BY minute ORDER BY minute"""
+    return [(int(m), float(s), int(n)) for m, s, n in conn.execute(sql, (a, b))]
+
+
+def batch(conn: sqlite3.Connection, moded: bool, after: float, t1: float) -> list[Row]:
+    """The first BATCH samples with after < ts <= t1, oldest first."""
+    sql = (
+        f"SELECT ts, cpu, {columns(moded)} FROM samples"
+        f" WHERE ts > ? AND ts <= ? AND {SAMPLE} ORDER BY ts LIMIT ?"
+    )
+    return [row(values) for values in conn.execute(sql, (after, t1, BATCH))]
+
+
+def batches(path: Path, moded: bool, after: float, t1: float) -> Iterator[list[Row]]:
+    """The samples after < ts <= t1, oldest first, in batches each read on its own short
+    connection, so a slow client never holds a read transaction open. Raises Unavailable,
+    also "no-data" if the file went away: the caller has started its answer already."""
+    while True:
+        rows = reader.read(path, functools.partial(batch, moded=moded, after=after, t1=t1))
+        if rows:
+            yield rows
+        if len(rows) < BATCH:
+            return
+        after = rows[-1].ts
