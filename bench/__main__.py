@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import collector_bench, load, markdown, viewer_bench
+from bench import collector_bench, idle_bench, load, markdown, viewer_bench
 from bench.history import History
 from bench.machine import describe
 from bench.options import YEAR_ROWS, Options, parse
 from bench.report import as_json, table
 from bench.stats import Row, Target, single
 
-DAY_ROWS, HOUR_ROWS = 24 * 720, 720
+MONTH_ROWS = 30 * 24 * 720
 
 
 def history_label(rows: int) -> str:
@@ -45,21 +45,17 @@ def collector_rows(opts: Options, work: Path) -> list[Row]:
 
 
 def viewer_rows(opts: Options, work: Path, year: History) -> list[Row]:
-    histories = {
-        "hour": History(work / "hour.db", HOUR_ROWS),
-        "day": History(work / "day.db", DAY_ROWS),
-        "year": year,
-    }
+    month = History(work / "month.db", min(MONTH_ROWS, year.rows))
+    histories = {"month": month, "year": year}
     plan = viewer_bench.Plan(opts.warm_reps, opts.cold_reps, opts.floor_reps)
     rows: list[Row] = []
     if "viewer" in opts.sections:
-        progress("viewers on an hour, a day and the long history: warm, cold, pygal floors")
+        progress("viewers on 30 days and on the long history: every window, warm and cold")
         rows += viewer_bench.measure(histories, work, plan, history_label(year.rows))
     if "load" in opts.sections:
         progress(f"load: 4 and 32 clients, {opts.load_seconds:g} s each, page and 404")
-        rows += load.measure(histories["day"], work, opts.load_seconds)
-    histories["hour"].close()
-    histories["day"].close()
+        rows += load.measure(month, work, opts.load_seconds)
+    month.close()
     return rows
 
 
@@ -71,6 +67,10 @@ def progress(message: str) -> None:
 def run(opts: Options, work: Path) -> list[Row]:
     """The sections in an order that keeps each one's noise away from the next."""
     rows: list[Row] = []
+    if "idle" in opts.sections:
+        progress(f"the idle stack at 5 s beside sadc for {opts.idle_seconds:g} s")
+        rows += idle_bench.measure(work, opts.idle_seconds)
+        rows.append(idle_bench.page_bytes_row())
     if "collector" in opts.sections:
         samples = opts.collector_warmup + opts.collector_window * opts.collector_windows
         progress(f"collector and bare loop side by side, {samples} samples each")

@@ -15,6 +15,7 @@ from bench.stats import Row, Target, summarise
 from tests.conftest import ROOT
 
 TINY = ["--quick", "--samples", "6", "--year-rows", "20000", "--reps", "2", "--load-seconds", "1"]
+TINY += ["--idle-seconds", "6"]
 FIGURES = (
     "collector: CPU per sample",
     "collector: resident memory (VmRSS)",
@@ -24,8 +25,12 @@ FIGURES = (
     "cold instant chart, 1 h",
     "cold instant chart, 24 h",
     "cold average chart, 24 h",
-    "/hour: cold GET /, 1 h",
-    "/day: cold instant chart, 24 h",
+    "cold modes chart, 24 h",
+    "cold GET /, 30 d",
+    "cold GET /, 365 d",
+    "first GET /, 365 d, fresh viewer",
+    "/30 days: cold GET /, 30 d",
+    "collector + viewer at 5 s, against sadc",
     "GET / throughput, 4 clients",
     "GET / throughput, 32 clients",
 )
