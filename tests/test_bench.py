@@ -82,7 +82,7 @@ def test_bad_usage_exits_2_with_one_line() -> None:
     result = bench("--only", "nonsense")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "choose from collector,storage,viewer,load" in result.stderr
+    assert "choose from idle,collector,storage,viewer,load" in result.stderr
 
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8080/
