@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from bench import idle_bench
 from bench.history import History
 from bench.load import parse_wrk
 from bench.stats import Row, Target, summarise
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require
 
 TINY = ["--quick", "--samples", "6", "--year-rows", "20000", "--reps", "2", "--load-seconds", "1"]
 TINY += ["--idle-seconds", "6"]
@@ -48,6 +49,7 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_quick_run_prints_every_figure_with_floor_and_verdict() -> None:
+    require(idle_bench.sadc_path() is not None, "needs sysstat's sadc (.ci/run installs it)")
     # wrk when installed (CI installs it), else the benchmark's Python load generator.
     result = bench(*TINY)
     # 1 means a target was missed, which a noisy machine may do; 2 or a traceback is a bug.
