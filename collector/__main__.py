@@ -73,7 +73,7 @@ def collect(settings: CollectorSettings, environ: Mapping[str, str], stop: Event
     logs.announce(logging.getLogger("collector"), f"{logs.PROG}: {line}")
     notifier.ready(line)
     backlog = Backlog(day_of_samples(settings.interval))
-    writer = Writer(store, backlog, settings.retention_days, settings.interval)
+    writer = Writer(store, backlog, settings.retention_days, settings.interval, status=notifier)
     try:
         writer.housekeep()
         run(Sampler(), writer, notifier, SystemClock(), settings.interval, stop)

@@ -1,6 +1,7 @@
 """Opens the database for writing: refusal checks first, then schema, WAL, inserts, pruning."""
 
 import contextlib
+import logging
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -12,6 +13,15 @@ from shared.schema import SchemaError, migrate
 # locked database delays a tick by a fraction of it rather than stalling the loop.
 OPEN_BUSY_MS = 2000
 CLOSE_BUSY_MS = 500
+# The WAL is folded back into the file after WAL_PAGES pages (SQLite's default, 1000, lets it
+# reach 4 MB) and trimmed to WAL_LIMIT bytes after a reset, should a long reader have let it
+# grow. With less than LOW_SPACE free on the file system it is folded back after every commit:
+# otherwise the WAL takes the last free pages and a checkpoint, which must grow the file by a
+# page now and then, can no longer run (measured on a 200 kB tmpfs: docs/NOTES-collector.md).
+WAL_PAGES, TIGHT_PAGES = 100, 1
+WAL_LIMIT = 512 * 1024
+LOW_SPACE = 4 * 1024 * 1024
+log = logging.getLogger("collector")
 
 
 class StoreError(Exception):
@@ -26,12 +36,14 @@ def busy_ms(interval: float) -> int:
 class Store:
     """One read-write connection in autocommit mode; every write is one explicit transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, low_space: int = LOW_SPACE) -> None:
         self.conn = conn
         self.path = path
+        self.low_space = low_space
+        self.wal_pages = WAL_PAGES
 
     @classmethod
-    def open(cls, path: Path, busy_timeout_ms: int) -> "Store":
+    def open(cls, path: Path, busy_timeout_ms: int, low_space: int = LOW_SPACE) -> "Store":
         """Check the file (never writing to a refused one), migrate it, switch to WAL."""
         if path.is_dir():
             raise StoreError(f"{path} is a directory; give --db the path of a file")
@@ -42,13 +54,15 @@ class Store:
             _pragma(conn, "journal_mode = WAL")
             _pragma(conn, "synchronous = NORMAL")
             _pragma(conn, f"busy_timeout = {busy_timeout_ms}")
+            _pragma(conn, f"wal_autocheckpoint = {WAL_PAGES}")
+            _pragma(conn, f"journal_size_limit = {WAL_LIMIT}")
         except SchemaError as exc:
             conn.close()
             raise StoreError(f"{path}: {exc}; choose another --db") from None
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(_open_failure(path, exc)) from None
-        return cls(conn, path)
+        return cls(conn, path, low_space)
 
     def journal_mode(self) -> str:
         return str(_pragma(self.conn, "journal_mode"))
@@ -80,6 +94,43 @@ class Store:
             self._rollback()
             raise
         return collided
+
+    def checkpoint(self) -> bool:
+        """Fold the WAL back into the file and truncate it, to make room; True if it did.
+
+        The WAL may be what filled the disk: this gives its pages back. It fails when the file
+        must grow and no page is free, or waits up to the busy timeout for a reader.
+        """
+        try:
+            busy = _pragma(self.conn, "wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            log.debug("checkpoint failed: %s", exc)
+            return False
+        return busy == 0
+
+    def fit_wal(self) -> None:
+        """Fold the WAL back after every commit while the file system is nearly full."""
+        try:
+            st = os.statvfs(self.path.parent)
+        except OSError:
+            return  # not knowing the free space is no reason to stop writing
+        free = st.f_bavail * st.f_frsize
+        want = self.wal_pages
+        if free < self.low_space:
+            want = TIGHT_PAGES
+        elif free > 2 * self.low_space:  # apart, so a file system near the mark does not flap
+            want = WAL_PAGES
+        if want == self.wal_pages:
+            return
+        with contextlib.suppress(sqlite3.Error):  # a setting that touches no file
+            _pragma(self.conn, f"wal_autocheckpoint = {want}")
+        self.wal_pages = want
+        if want == TIGHT_PAGES:
+            log.info(
+                "%d kB free beside %s: folding the WAL back after every write",
+                free // 1024,
+                self.path,
+            )
 
     def prune(self, before: float, limit: int) -> int:
         """Delete up to `limit` of the oldest samples stamped before `before`; return how many."""

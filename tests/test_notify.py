@@ -45,8 +45,9 @@ class Listener:
                 continue
             self.got.append((time.monotonic(), data.decode()))
 
-    def since(self, t0: float, t1: float = math.inf) -> list[str]:
-        return [m for t, m in list(self.got) if t0 <= t < t1]
+    def since(self, t0: float, t1: float = math.inf, prefix: str = "") -> list[str]:
+        """Messages received from t0 to t1 (monotonic), those starting with `prefix` only."""
+        return [m for t, m in list(self.got) if t0 <= t < t1 and m.startswith(prefix)]
 
     def all(self, settle: float = 0.1) -> list[str]:
         time.sleep(settle)
@@ -95,6 +96,34 @@ def test_ready_ping_status_stopping_arrive_on_the_socket(listener: Listener) -> 
     assert got[3].startswith("STATUS=newest sample 60.0 % busy")
     assert got[4].startswith("STOPPING=1")
     assert len(got) == 5
+
+
+def test_status_names_a_fault_while_it_lasts_then_the_newest_sample(listener: Listener) -> None:
+    now = [100.0]
+    n = Notifier.from_env({}, os.getpid())
+    n.mono = lambda: now[0]
+    n.sampled(1_700_000_005.0, 12.34)
+    n.fault("cannot write: disk full; 1 samples wait")  # at once, though a STATUS just went
+    now[0] += 2
+    n.sampled(1_700_000_010.0, 50.0)  # the fault still names the state
+    n.fault("cannot write: disk full; 3 samples wait")
+    n.fault("cannot write: disk full; 4 samples wait")  # within the second: not sent
+    n.fault(None)  # over: the newest sample at once
+    n.stopping()
+    n.fault("stopping: 2 samples wait to be written")  # a new state: at once
+    n.fault(None)
+    got = listener.all()
+    assert got[0].startswith("STATUS=newest sample 12.3")
+    assert got[1:3] == [
+        "STATUS=cannot write: disk full; 1 samples wait",
+        "STATUS=cannot write: disk full; 3 samples wait",
+    ]
+    assert got[3].startswith("STATUS=newest sample 50.0")
+    assert got[4:] == [
+        "STOPPING=1\nSTATUS=stopping",
+        "STATUS=stopping: 2 samples wait to be written",
+        "STATUS=stopping",
+    ]
 
 
 def test_no_pings_when_the_watchdog_is_another_process_s(listener: Listener) -> None:

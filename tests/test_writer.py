@@ -10,6 +10,7 @@ import pytest
 from collector.backlog import Backlog, day_of_samples
 from collector.store import Store
 from collector.writer import Writer
+from tests.test_faults_disk import tmpfs
 
 
 class Clock:
@@ -130,3 +131,22 @@ def test_retention_zero_keeps_everything(store: Store) -> None:
     store.insert([(1.0, 1.0)])
     Writer(store, Backlog(10), 0, 5.0, now=clock.now, mono=clock.mono).housekeep()
     assert stored(store) == [(1.0, 1.0)]
+
+
+def test_a_wal_that_filled_the_disk_is_checkpointed_and_the_write_tried_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # low_space=0 keeps the WAL at its usual size even on 200 kB, so it fills the disk after
+    # about 30 commits; the first version stopped writing there for good.
+    with tmpfs(tmp_path / "tiny", "200k") as tiny:
+        store = Store.open(tiny / "c.db", 10, low_space=0)
+        clock = Clock()
+        writer = Writer(store, Backlog(100), 0, 5.0, now=clock.now, mono=clock.mono)
+        with caplog.at_level(logging.DEBUG, logger="collector"):
+            for t in range(1, 151):
+                writer(float(t), 1.0)
+        rows = stored(store)
+        store.close()
+    assert [ts for ts, _ in rows] == [float(t) for t in range(1, 151)]
+    assert "checkpointed the WAL to make room" in caplog.text
+    assert "cannot write" not in caplog.text
