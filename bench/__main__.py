@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import collector_bench, load, viewer_bench
+from bench import collector_bench, load, quick_check, viewer_bench
 from bench.history import History
 from bench.machine import describe
 from bench.options import YEAR_ROWS, Options, parse
@@ -81,6 +81,8 @@ def run(opts: Options, work: Path) -> list[Row]:
     year = History(work / "year.db", opts.year_rows)
     if "storage" in opts.sections:
         rows.append(storage_row(year))
+        progress("the collector's file check at start on that history")
+        rows.append(quick_check.measure(year, f"{history_label(year.rows)} at 5 s"))
     if {"viewer", "load"} & set(opts.sections):
         rows += viewer_rows(opts, work, year)
     year.close()

@@ -12,6 +12,7 @@ from threading import Event
 
 from collector import logs
 from collector.backlog import Backlog, day_of_samples
+from collector.filecheck import Damaged
 from collector.lock import LockError, acquire
 from collector.loop import SystemClock, run
 from collector.notify import Notifier
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     try:
         return collect(settings, environ, stop)
     except Fatal as exc:
-        print(f"{logs.PROG}: error: {exc}", file=sys.stderr)
+        print(f"{logs.PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
     except Exception as exc:  # the last line of defence: one line, never a traceback
         print(f"{logs.PROG}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
     return 1
@@ -77,6 +78,8 @@ def collect(settings: CollectorSettings, environ: Mapping[str, str], stop: Event
     try:
         writer.housekeep()
         run(Sampler(), writer, notifier, SystemClock(), settings.interval, stop)
+    except Damaged as exc:
+        raise Fatal(str(exc)) from None
     finally:
         shutdown(notifier, writer, store, run_id)
         os.close(lock)
@@ -86,6 +89,9 @@ def collect(settings: CollectorSettings, environ: Mapping[str, str], stop: Event
 def shutdown(notifier: Notifier, writer: Writer, store: Store, run_id: int) -> None:
     """Tell systemd, write what waits, mark the run stopped, leave the file at rest."""
     notifier.stopping()
+    if writer.damaged:
+        store.conn.close()  # no final flush, no stop mark, no journal switch: write nothing more
+        return
     writer.close()
     try:
         store.end_run(run_id, time.time())

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from collector.filecheck import Refused, advice, inspect
 from shared.schema import SchemaError, migrate
 
 # Long enough at start and stop to outwait a viewer's short read; short while running, so a
@@ -47,7 +48,11 @@ class Store:
         """Check the file (never writing to a refused one), migrate it, switch to WAL."""
         if path.is_dir():
             raise StoreError(f"{path} is a directory; give --db the path of a file")
-        _create(path)
+        if not _create(path):
+            try:
+                inspect(path)
+            except Refused as exc:
+                raise StoreError(str(exc)) from None
         conn = sqlite3.connect(path, isolation_level=None, timeout=OPEN_BUSY_MS / 1000)
         try:
             migrate(conn)  # reads the version first and writes nothing to a refused file
@@ -58,7 +63,7 @@ class Store:
             _pragma(conn, f"journal_size_limit = {WAL_LIMIT}")
         except SchemaError as exc:
             conn.close()
-            raise StoreError(f"{path}: {exc}; choose another --db") from None
+            raise StoreError(advice(path, str(exc))) from None
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(_open_failure(path, exc)) from None
@@ -180,21 +185,23 @@ def _open_failure(path: Path, exc: sqlite3.Error) -> str:
     return f"cannot open {path} ({text}); check the file, its directory and the disk"
 
 
-def _create(path: Path) -> None:
-    """Create a missing file 0640 whatever the umask, so the viewer's group can read it.
+def _create(path: Path) -> bool:
+    """Create a missing file 0640 whatever the umask, so the viewer's group can read it; True
+    when the file is new or empty (nothing to check).
 
     SQLite gives -wal and -shm the database file's mode, so they follow.
     """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
     except FileExistsError:
-        return
+        return path.stat().st_size == 0
     except OSError as exc:
         raise StoreError(f"cannot create {path}: {exc.strerror}") from None
     try:
         os.fchmod(fd, 0o640)
     finally:
         os.close(fd)
+    return True
 
 
 def _pragma(conn: sqlite3.Connection, text: str) -> object:

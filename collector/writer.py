@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from collector.backlog import Backlog
+from collector.filecheck import damage, stop_on_damage
 from collector.store import Store
 
 FLUSH_MAX = 10_000  # rows per transaction when catching up, so one tick never runs long
@@ -57,6 +58,7 @@ class Writer:
         self.failing_since: float | None = None
         self.failure: sqlite3.Error | None = None
         self.closing = False
+        self.damaged = False  # then nothing more is written, not even at close
         self.dropped = 0
         self.collided = 0
 
@@ -87,10 +89,12 @@ class Writer:
             return self.store.insert(rows)
         except sqlite3.Error as exc:
             fault = exc
+        self._stop_if_damaged(fault)
         if makes_room(fault) and self.store.checkpoint():
             try:
                 collided = self.store.insert(rows)
             except sqlite3.Error as exc:
+                self._stop_if_damaged(exc)
                 fault = exc
             else:
                 log.debug("%s; checkpointed the WAL to make room, and wrote", fault)
@@ -115,6 +119,7 @@ class Writer:
             if total:
                 self.store.vacuum()
         except sqlite3.Error as exc:
+            self._stop_if_damaged(exc)
             log.debug("retention postponed: %s", exc)
             self.next_prune = self.mono() + 60
             return
@@ -130,6 +135,8 @@ class Writer:
         The checkpoint comes first: the WAL may hold the space the final flush needs.
         """
         self.closing = True
+        if self.damaged:
+            return len(self.backlog)
         if len(self.backlog):
             self.store.checkpoint()
         self.flush()
@@ -144,6 +151,10 @@ class Writer:
         if lost:
             log.error("%d samples could not be written and are lost", lost)
         return lost
+
+    def _stop_if_damaged(self, exc: sqlite3.Error) -> None:
+        self.damaged = damage(exc)
+        stop_on_damage(self.store.path, exc)
 
     def _failed(self, exc: sqlite3.Error) -> None:
         self.failure = exc
