@@ -4,6 +4,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from shared.schema import SchemaError, migrate
 # locked database delays a tick by a fraction of it rather than stalling the loop.
 OPEN_BUSY_MS = 2000
 CLOSE_BUSY_MS = 500
+# At a clean stop the switch back to rollback mode is tried for up to a second.
+REST_PATIENCE, REST_TRY_MS = 1.0, 50
 # The WAL is folded back into the file after WAL_PAGES pages (SQLite's default, 1000, lets it
 # reach 4 MB) and trimmed to WAL_LIMIT bytes after a reset, should a long reader have let it
 # grow. With less than LOW_SPACE free on the file system it is folded back after every commit:
@@ -68,9 +71,6 @@ class Store:
             conn.close()
             raise StoreError(_open_failure(path, exc)) from None
         return cls(conn, path, low_space)
-
-    def journal_mode(self) -> str:
-        return str(_pragma(self.conn, "journal_mode"))
 
     def begin_run(self, started: float, interval: float, pid: int, version: str) -> int:
         """Record this run; the viewer and gap rules read the interval from here."""
@@ -157,14 +157,36 @@ class Store:
     def close(self) -> None:
         """Fold the WAL into the file and rest in rollback mode, so no -wal/-shm is left.
 
-        A read-only viewer in a directory it cannot write can open a rollback-mode file, but not
-        a WAL file whose -shm is gone; if a reader blocks the switch, the file stays in WAL.
+        A read-only viewer in a directory it cannot write can open a rollback-mode file, but
+        not a WAL file whose -shm is gone. The switch needs every other connection closed: a
+        reader that holds the file open (a sqlite3 shell, a backup) blocks it, so it is tried
+        for up to REST_PATIENCE s and a warning says when it could not be done.
         """
-        with contextlib.suppress(sqlite3.Error):
+        try:
             _pragma(self.conn, f"busy_timeout = {CLOSE_BUSY_MS}")
-            _pragma(self.conn, "wal_checkpoint(TRUNCATE)")
-            _pragma(self.conn, "journal_mode = DELETE")
-        self.conn.close()
+            self.checkpoint()
+            if not self._rest():
+                log.warning(
+                    "another program (a sqlite3 shell, a backup?) holds %s open, so it stays in"
+                    " WAL mode with its -wal and -shm files; nothing is lost",
+                    self.path,
+                )
+        finally:
+            self.conn.close()
+
+    def _rest(self) -> bool:
+        """Switch to rollback mode, trying again while another connection is open."""
+        _pragma(self.conn, f"busy_timeout = {REST_TRY_MS}")
+        deadline = time.monotonic() + REST_PATIENCE
+        while True:
+            try:
+                if _pragma(self.conn, "journal_mode = DELETE") == "delete":
+                    return True
+            except sqlite3.OperationalError as exc:  # busy or locked: someone has it open
+                log.debug("the switch to rollback mode waits: %s", exc)
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(REST_TRY_MS / 1000)
 
     def _rollback(self) -> None:
         if self.conn.in_transaction:

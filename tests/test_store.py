@@ -1,9 +1,11 @@
 """The store on real files: schema, migration, WAL while open, rollback mode at rest, refusals."""
 
 import hashlib
+import logging
 import os
 import sqlite3
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,7 +40,7 @@ def test_a_new_database_has_the_schema_and_runs_in_wal(tmp_path: Path, umask022:
     assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
     assert {"samples", "runs"} <= names(conn, "table")
     assert {"minute_means", "gaps", "sample_intervals"} <= names(conn, "view")
-    assert store.journal_mode() == "wal"
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     store.insert([(60.0, 10.0)])
     assert sidecars(db) == ["c.db-shm", "c.db-wal"]
@@ -58,8 +60,40 @@ def test_a_clean_close_leaves_rollback_mode_and_no_sidecars(tmp_path: Path) -> N
     assert ro.execute("SELECT count(*) FROM samples").fetchone()[0] == 2
     ro.close()
     again = Store.open(db, 50)
-    assert again.journal_mode() == "wal"  # back to WAL at start
+    assert again.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # back at start
     again.close()
+
+
+def test_a_reader_that_holds_the_file_open_past_a_second_leaves_it_in_wal_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "c.db"
+    store = Store.open(db, 50)
+    store.insert([(60.0, 10.0)])
+    reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    assert reader.execute("SELECT count(*) FROM samples").fetchone() == (1,)
+    with caplog.at_level(logging.WARNING, logger="collector"):
+        store.close()
+    reader.close()
+    # The first version swallowed this: no word that the file rests in WAL mode.
+    assert "holds" in caplog.text and "stays in WAL mode" in caplog.text
+
+
+def test_a_reader_that_lets_go_within_the_second_does_not_keep_the_file_in_wal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "c.db"
+    store = Store.open(db, 50)
+    store.insert([(60.0, 10.0)])
+    reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
+    reader.execute("SELECT count(*) FROM samples").fetchone()
+    timer = threading.Timer(0.3, reader.close)
+    timer.start()
+    with caplog.at_level(logging.WARNING, logger="collector"):
+        store.close()
+    timer.join()
+    assert sidecars(db) == []
+    assert "stays in WAL mode" not in caplog.text
 
 
 def test_runs_record_start_interval_pid_version_and_stop(tmp_path: Path) -> None:
