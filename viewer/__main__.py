@@ -7,23 +7,13 @@ import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import FrameType
-from typing import Any
 
-import waitress
-
-from shared.settings import ViewerSettings, viewer_settings
+from shared.settings import ViewerSettings, default_db, viewer_settings
 from viewer.api import Truncated
 from viewer.app import make_app
-
-# Idle or slow clients are dropped after CHANNEL_TIMEOUT s; at most CONNECTIONS at once. An idle
-# connection costs a few kB but holds a slot until then: at 64, 150 idle ones starved every
-# other client for 30 s. poll() rather than select(), which fails past descriptor 1023.
-THREADS, CONNECTIONS, CHANNEL_TIMEOUT = 4, 512, 30
-# A worker thread waits for a slow client once this much of its answer is unsent; the largest
-# answer (a day at 0.1 s from /api/samples, ~33 MB) stays below it, so a slow reader never holds
-# a thread: what it has not read yet waits in a temporary file (waitress spills past 1 MB).
-HIGH_WATERMARK = 64 * 1024 * 1024
+from viewer.server import Server
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
@@ -43,7 +33,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     logging.getLogger("waitress").addFilter(_one_line)
     try:
-        server = _server(settings)
+        server = Server(make_app(settings.db), settings.host, settings.port)
     except ValueError:  # waitress: the host name does not resolve
         print(
             f"cpuload-viewer: error: --host {settings.host} is not an address of this"
@@ -54,9 +44,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     except OSError as exc:
         print(f"cpuload-viewer: error: {_why(exc, settings)}", file=sys.stderr)
         return 2 if exc.errno == errno.EADDRNOTAVAIL else 1
-    host, port = _address(server)
+    host, port = _address(server.addresses[0])
     print(f"cpuload-viewer: serving http://{host}:{port}/ from {settings.db}", file=sys.stderr)
     sys.stderr.flush()
+    _warn_if_unreachable(settings.db, default_db(environ))
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     with contextlib.suppress(KeyboardInterrupt):
@@ -64,25 +55,29 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     return 0
 
 
-def _server(settings: ViewerSettings) -> Any:
-    return waitress.create_server(
-        make_app(settings.db),
-        host=settings.host,  # always given: waitress alone would listen on every interface
-        port=settings.port,
-        threads=THREADS,
-        connection_limit=CONNECTIONS,
-        asyncore_use_poll=True,
-        outbuf_high_watermark=HIGH_WATERMARK,
-        channel_timeout=CHANNEL_TIMEOUT,
-        cleanup_interval=10,
-        ident="cpuload-viewer",
-        clear_untrusted_proxy_headers=True,
-    )
+def _warn_if_unreachable(db: Path, default: Path) -> None:
+    """Say so at start when no collector could ever write the file (it refuses the path).
+
+    The default path's directory is made by the collector (or by systemd's StateDirectory=),
+    so only a path the user gave is checked; the viewer serves on either way.
+    """
+    if db == default:
+        return
+    try:
+        there = db.parent.is_dir()
+    except OSError:
+        return  # a directory closed to the viewer is the collector's and may well exist
+    if not there:
+        logging.getLogger("viewer").warning(
+            "directory %s does not exist, so no collector can write %s; create it or give"
+            " --db the path the collector writes",
+            db.parent,
+            db.name,
+        )
 
 
-def _address(server: Any) -> tuple[str, int]:
-    listen = getattr(server, "effective_listen", None)
-    host, port = listen[0] if listen else (server.effective_host, server.effective_port)
+def _address(address: tuple[str, int]) -> tuple[str, int]:
+    host, port = address
     return (f"[{host}]" if ":" in str(host) else str(host)), int(port)
 
 
