@@ -5,6 +5,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from threading import Event
 from typing import Protocol
 
@@ -71,7 +72,7 @@ def run(
         notify.ping()
         wall, mono = clock.wall(), clock.mono()
         if _stepped(st, wall, mono):
-            st.next_tick = min(st.next_tick, tick_at_or_before(wall, ratio) + 1)
+            st.next_tick = _after_step(st, wall, mono, ratio, interval)
         st.wall, st.mono = wall, mono
         remaining = stamp(st.next_tick, ratio) - wall
         if remaining > 0:
@@ -110,6 +111,20 @@ def _tick(
     st.read_at, st.primed = clock.mono(), False
     write(ts, cpu)
     notify.sampled(ts, cpu)
+
+
+def _after_step(st: _State, wall: float, mono: float, ratio: Fraction, interval: float) -> int:
+    """The next tick on the new time.
+
+    After a step back the next stamp on the new time may lie up to an interval away while the
+    open window is already an interval long: waiting for it stretches the window towards two
+    intervals, past them with the wake-ups' latency, where it looks like a stall and is lost.
+    Then the window is closed at once, stamped with the tick just passed, as after a late wake.
+    """
+    tick = tick_at_or_before(wall, ratio) + 1
+    if (mono - st.read_at) + (stamp(tick, ratio) - wall) > 1.5 * interval:
+        tick -= 1
+    return min(st.next_tick, tick)
 
 
 def _stepped(st: _State, wall: float, mono: float) -> bool:

@@ -117,7 +117,11 @@ def assert_refused(result: subprocess.CompletedProcess[str], says: str) -> None:
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("cpuload-collector: error: ") and says in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    if says != "upgrade cpuload":  # one piece of advice, the one that fits
+    # One piece of advice, the one that fits: the first version said "upgrade cpuload; choose
+    # another --db" for a newer schema.
+    if says == "upgrade cpuload":
+        assert "--db" not in result.stderr, result.stderr
+    else:
         assert "upgrade" not in result.stderr, result.stderr
 
 

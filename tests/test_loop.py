@@ -304,3 +304,23 @@ def test_waking_exactly_on_a_stamp_that_rounded_down_still_takes_that_tick() -> 
     run(FakeSampler(), write, FakeNotify(), clock, 0.1, stop)
     assert stamp(below[0], ratio) in stamps
     assert ticks(stamps, ratio) == list(range(below[0] - 4, below[0] + 46))
+
+
+def test_a_clock_step_back_between_ticks_is_no_stall_and_loses_no_window(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Found at 0.1 s: the wall clock stepped back by 3.002 s just as a tick woke (at 10.103,
+    # now 7.101). Waiting for the next stamp on the new time (7.2) kept the window open 0.1 s
+    # more: 0.202 s in all, taken for a stall ("no reading for 0.2 s"), primed again, lost.
+    clock = FakeClock(1_700_000_000.03, latency=0.003)
+    clock.at(1_700_000_010.1, lambda c: setattr(c, "w", c.w - 3.002))
+    with caplog.at_level(logging.WARNING, logger="collector"):
+        write, sampler = drive(clock, 0.1, 20)
+    assert caplog.text.count("stepped back by 3.0") == 1
+    assert "no reading" not in caplog.text
+    assert sampler.primes == 1 and sampler.calls == len(write.rows)
+    # The window the step cut short was closed at once, stamped with the tick just passed on
+    # the new time (7.1, already stored: the writer drops it as a collision).
+    stamps = write.stamps
+    back = next(i for i, (a, b) in enumerate(itertools.pairwise(stamps)) if b < a)
+    assert stamps[back : back + 3] == [1_700_000_010.0, 1_700_000_007.1, 1_700_000_007.2]
