@@ -6,6 +6,7 @@ import signal
 import sqlite3
 import sys
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from threading import Event
@@ -39,8 +40,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
       --help, --version
     Also read: NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID (systemd), JOURNAL_STREAM (journald).
     Exit status: 0 after SIGTERM or SIGINT, 2 on bad usage, 1 on a fatal error (one line on
-    stderr: another collector holds the database, the file is not a cpuload database or has a
-    newer schema, the directory is missing or not writable).
+    stderr: another collector holds the database, the file is not a cpuload database, has a
+    newer schema or is damaged, the directory is missing or not writable; after an unexpected
+    error the traceback follows that line at --log-level debug).
     """
     stop = Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -51,8 +53,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         return collect(settings, environ, stop)
     except Fatal as exc:
         print(f"{logs.PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
-    except Exception as exc:  # the last line of defence: one line, never a traceback
+    except Exception as exc:  # the last line of defence: one line; the traceback at debug only
         print(f"{logs.PROG}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if settings.log_level == "debug":
+            traceback.print_exc(file=sys.stderr)  # after the line, for whoever reports the bug
     return 1
 
 

@@ -12,7 +12,7 @@ from collector.store import Store
 
 FLUSH_MAX = 10_000  # rows per transaction when catching up, so one tick never runs long
 PRUNE_BATCH = 2_000  # rows per DELETE: a few milliseconds each
-PRUNE_EVERY = 3600.0
+PRUNE_EVERY, PRUNE_RETRY = 3600.0, 60.0
 # On stop, samples that wait for a full disk are tried again for this long (the unit gives 15 s
 # to stop), every STOP_RETRY s: space freed by the person who read STATUS= still saves them.
 STOP_PATIENCE, STOP_RETRY = 10.0, 0.1
@@ -59,6 +59,7 @@ class Writer:
         self.failure: sqlite3.Error | None = None
         self.closing = False
         self.damaged = False  # then nothing more is written, not even at close
+        self.prune_failing = False
         self.dropped = 0
         self.collided = 0
 
@@ -120,13 +121,30 @@ class Writer:
                 self.store.vacuum()
         except sqlite3.Error as exc:
             self._stop_if_damaged(exc)
-            log.debug("retention postponed: %s", exc)
-            self.next_prune = self.mono() + 60
+            self._prune_failed(exc)
             return
+        if self.prune_failing:
+            self.prune_failing = False
+            log.warning("retention works again")
         if total:
             log.info(
                 "retention: deleted %d samples older than %g days", total, self.retention / 86400
             )
+
+    def _prune_failed(self, exc: sqlite3.Error) -> None:
+        """Try again in a minute; say so once per episode (the samples are safe meanwhile)."""
+        self.next_prune = self.mono() + PRUNE_RETRY
+        if not self.prune_failing:
+            self.prune_failing = True
+            log.warning(
+                "cannot delete samples older than %g days from %s: %s; trying again every %g s",
+                self.retention / 86400,
+                self.store.path,
+                exc,
+                PRUNE_RETRY,
+            )
+        else:
+            log.debug("retention postponed again: %s", exc)
 
     def close(self, pause: Callable[[float], None] = time.sleep) -> int:
         """Write the queue, trying for STOP_PATIENCE s while it fails; return how many samples

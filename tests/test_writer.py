@@ -150,3 +150,24 @@ def test_a_wal_that_filled_the_disk_is_checkpointed_and_the_write_tried_again(
     assert [ts for ts, _ in rows] == [float(t) for t in range(1, 151)]
     assert "checkpointed the WAL to make room" in caplog.text
     assert "cannot write" not in caplog.text
+
+
+def test_retention_that_cannot_delete_warns_once_per_episode_and_says_when_it_works(
+    tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    store.insert([(clock.t - 40 * 86400.0, 1.0), (clock.t - 60.0, 2.0)])
+    writer = Writer(store, Backlog(10), 30, 5.0, now=clock.now, mono=clock.mono)
+    other = sqlite3.connect(tmp_path / "c.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # someone holds the write lock: retention cannot delete
+    with caplog.at_level(logging.WARNING, logger="collector"):
+        for _ in range(5):  # five attempts, a minute apart
+            writer.housekeep()
+            clock.t += 61
+        # The first version logged these at debug level only: silent at the default level.
+        assert caplog.text.count("cannot delete samples older than 30 days") == 1
+        other.execute("ROLLBACK")
+        writer.housekeep()
+    other.close()
+    assert caplog.text.count("retention works again") == 1
+    assert stored(store) == [(clock.t - 5 * 61 - 60.0, 2.0)]
