@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from threading import Event
 
-from collector import logs
 from collector.backlog import Backlog, day_of_samples
 from collector.filecheck import Damaged
 from collector.lock import LockError, acquire
@@ -20,8 +19,10 @@ from collector.notify import Notifier
 from collector.sampler import Sampler
 from collector.store import Store, StoreError, busy_ms
 from collector.writer import Writer
-from shared import __version__
+from shared import __version__, logs
 from shared.settings import CollectorSettings, collector_settings
+
+PROG = "cpuload-collector"
 
 
 class Fatal(Exception):
@@ -48,13 +49,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     settings = collector_settings(argv, environ)
-    logs.setup(settings.log_level, environ)
+    logs.setup(settings.log_level, environ, logging.getLogger("collector"))
     try:
         return collect(settings, environ, stop)
     except Fatal as exc:
-        print(f"{logs.PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        logs.fatal(PROG, str(exc), environ)
     except Exception as exc:  # the last line of defence: one line; the traceback at debug only
-        print(f"{logs.PROG}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        logs.fatal(PROG, f"{type(exc).__name__}: {exc}", environ)
         if settings.log_level == "debug":
             traceback.print_exc(file=sys.stderr)  # after the line, for whoever reports the bug
     return 1
@@ -75,7 +76,7 @@ def collect(settings: CollectorSettings, environ: Mapping[str, str], stop: Event
         raise Fatal(f"cannot write to {db}: {exc}; check the disk and the file system") from None
     notifier = Notifier.from_env(environ, os.getpid())
     line = f"writing {db} every {settings.interval:g} s (pid {os.getpid()})"
-    logs.announce(logging.getLogger("collector"), f"{logs.PROG}: {line}")
+    logs.announce(logging.getLogger("collector"), f"{PROG}: {line}")
     notifier.ready(line)
     backlog = Backlog(day_of_samples(settings.interval))
     writer = Writer(store, backlog, settings.retention_days, settings.interval, status=notifier)

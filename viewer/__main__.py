@@ -10,10 +10,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
+from shared import logs
 from shared.settings import ViewerSettings, default_db, viewer_settings
 from viewer.api import Truncated
 from viewer.app import make_app
 from viewer.server import Server
+
+PROG = "cpuload-viewer"
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
@@ -24,29 +27,27 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     not an address of this machine; 1 if it cannot listen (port in use, not permitted).
     """
     settings = viewer_settings(argv, environ)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="cpuload-viewer: %(levelname)s %(message)s"
-    )
+    # The root logger, so waitress's lines carry journald priorities as the viewer's do.
+    root = logs.setup(settings.log_level, environ, logging.getLogger())
     # waitress would announce itself too; the one startup line below is ours.
-    logging.getLogger("waitress").setLevel(max(logging.WARNING, logging.root.level))
+    logging.getLogger("waitress").setLevel(max(logging.WARNING, root.level))
     # "Task queue depth is N" for every request that waits for a thread floods the journal.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     logging.getLogger("waitress").addFilter(_one_line)
     try:
         server = Server(make_app(settings.db), settings.host, settings.port)
     except ValueError:  # waitress: the host name does not resolve
-        print(
-            f"cpuload-viewer: error: --host {settings.host} is not an address of this"
-            " machine or a name that resolves; pass e.g. --host 127.0.0.1",
-            file=sys.stderr,
+        why = (
+            f"--host {settings.host} is not an address of this machine or a name that"
+            " resolves; pass e.g. --host 127.0.0.1"
         )
+        logs.fatal(PROG, why, environ)
         return 2
     except OSError as exc:
-        print(f"cpuload-viewer: error: {_why(exc, settings)}", file=sys.stderr)
+        logs.fatal(PROG, _why(exc, settings), environ)
         return 2 if exc.errno == errno.EADDRNOTAVAIL else 1
     host, port = _address(server.addresses[0])
-    print(f"cpuload-viewer: serving http://{host}:{port}/ from {settings.db}", file=sys.stderr)
-    sys.stderr.flush()
+    logs.announce(root, f"{PROG}: serving http://{host}:{port}/ from {settings.db}")
     _warn_if_unreachable(settings.db, default_db(environ))
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
