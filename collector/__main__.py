@@ -11,13 +11,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from threading import Event
 
+from collector import host
 from collector.backlog import Backlog, day_of_samples
 from collector.filecheck import Damaged
 from collector.lock import LockError, acquire
 from collector.loop import SystemClock, run
 from collector.notify import Notifier
+from collector.retention import Retention
 from collector.sampler import Sampler
-from collector.store import Store, StoreError, busy_ms
+from collector.store import RunInfo, Store, StoreError, busy_ms
 from collector.writer import Writer
 from shared import __version__, logs
 from shared.settings import CollectorSettings, collector_settings
@@ -69,7 +71,7 @@ def collect(settings: CollectorSettings, environ: Mapping[str, str], stop: Event
     try:
         lock = acquire(db)
         store = Store.open(db, busy_ms(settings.interval))
-        run_id = store.begin_run(time.time(), settings.interval, os.getpid(), __version__)
+        run_id = store.begin_run(this_run(settings.interval))
     except (LockError, StoreError) as exc:
         raise Fatal(str(exc)) from None
     except sqlite3.Error as exc:
@@ -79,22 +81,29 @@ def collect(settings: CollectorSettings, environ: Mapping[str, str], stop: Event
     logs.announce(logging.getLogger("collector"), f"{PROG}: {line}")
     notifier.ready(line)
     backlog = Backlog(day_of_samples(settings.interval))
-    writer = Writer(store, backlog, settings.retention_days, settings.interval, status=notifier)
+    retention = Retention(store, settings.retention_days, settings.interval)
+    writer = Writer(store, backlog, retention, status=notifier)
+    damaged = False
     try:
-        writer.housekeep()
+        retention()
         run(Sampler(), writer, notifier, SystemClock(), settings.interval, stop)
     except Damaged as exc:
+        damaged = True
         raise Fatal(str(exc)) from None
     finally:
-        shutdown(notifier, writer, store, run_id)
+        shutdown(notifier, writer, store, run_id, damaged)
         os.close(lock)
     return 0
 
 
-def shutdown(notifier: Notifier, writer: Writer, store: Store, run_id: int) -> None:
+def this_run(interval: float) -> RunInfo:
+    return RunInfo(time.time(), interval, os.getpid(), __version__, host.boot_id(), host.booted())
+
+
+def shutdown(notifier: Notifier, writer: Writer, store: Store, run_id: int, damaged: bool) -> None:
     """Tell systemd, write what waits, mark the run stopped, leave the file at rest."""
     notifier.stopping()
-    if writer.damaged:
+    if damaged:
         store.conn.close()  # no final flush, no stop mark, no journal switch: write nothing more
         return
     writer.close()

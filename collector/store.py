@@ -4,28 +4,40 @@ import contextlib
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
+from collector.backlog import Row
 from collector.filecheck import Refused, advice, inspect
-from shared.schema import SchemaError, migrate
+from collector.pause import Pause
+from collector.wal import LOW_SPACE, Wal, wal_settings
+from shared.schema import MODE_COLUMNS, SchemaError, migrate
 
 # Long enough at start and stop to outwait a viewer's short read; short while running, so a
 # locked database delays a tick by a fraction of it rather than stalling the loop.
 OPEN_BUSY_MS = 2000
 CLOSE_BUSY_MS = 500
-# At a clean stop the switch back to rollback mode is tried for up to a second.
-REST_PATIENCE, REST_TRY_MS = 1.0, 50
-# The WAL is folded back into the file after WAL_PAGES pages (SQLite's default, 1000, lets it
-# reach 4 MB) and trimmed to WAL_LIMIT bytes after a reset, should a long reader have let it
-# grow. With less than LOW_SPACE free on the file system it is folded back after every commit:
-# otherwise the WAL takes the last free pages and a checkpoint, which must grow the file by a
-# page now and then, can no longer run (measured on a 200 kB tmpfs: docs/NOTES-collector.md).
-WAL_PAGES, TIGHT_PAGES = 100, 1
-WAL_LIMIT = 512 * 1024
-LOW_SPACE = 4 * 1024 * 1024
+# The edit log is folded into one row covering all it held past this many rows (the viewer
+# then reads again everything it had aggregated, once).
+EDITS_KEPT = 1000
+INSERT_SAMPLE = (
+    f"INSERT OR IGNORE INTO samples (ts, cpu, {', '.join(MODE_COLUMNS)})"
+    f" VALUES ({', '.join('?' * (2 + len(MODE_COLUMNS)))})"
+)
 log = logging.getLogger("collector")
+INSERT_PAUSE = "INSERT INTO pauses (run, start, stop, kind, slept) VALUES (?, ?, ?, ?, ?)"
+
+
+class RunInfo(NamedTuple):
+    """A run's row in `runs`, in column order."""
+
+    started: float
+    interval: float
+    pid: int
+    version: str
+    boot_id: str | None  # /proc/sys/kernel/random/boot_id; None where there is none
+    booted: float | None  # the host's boot time, epoch seconds
 
 
 class StoreError(Exception):
@@ -43,8 +55,8 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path, low_space: int = LOW_SPACE) -> None:
         self.conn = conn
         self.path = path
-        self.low_space = low_space
-        self.wal_pages = WAL_PAGES
+        self.wal = Wal(conn, path, low_space)
+        self.run_id = 0
 
     @classmethod
     def open(cls, path: Path, busy_timeout_ms: int, low_space: int = LOW_SPACE) -> "Store":
@@ -62,8 +74,7 @@ class Store:
             _pragma(conn, "journal_mode = WAL")
             _pragma(conn, "synchronous = NORMAL")
             _pragma(conn, f"busy_timeout = {busy_timeout_ms}")
-            _pragma(conn, f"wal_autocheckpoint = {WAL_PAGES}")
-            _pragma(conn, f"journal_size_limit = {WAL_LIMIT}")
+            wal_settings(conn)
         except SchemaError as exc:
             conn.close()
             raise StoreError(advice(path, str(exc))) from None
@@ -72,70 +83,61 @@ class Store:
             raise StoreError(_open_failure(path, exc)) from None
         return cls(conn, path, low_space)
 
-    def begin_run(self, started: float, interval: float, pid: int, version: str) -> int:
-        """Record this run; the viewer and gap rules read the interval from here."""
+    def begin_run(self, run: RunInfo) -> int:
+        """Record this run; the viewer reads the interval, and a gap's cause, from here."""
         cur = self.conn.execute(
-            "INSERT INTO runs (started, interval, pid, version) VALUES (?, ?, ?, ?)",
-            (started, interval, pid, version),
+            "INSERT INTO runs (started, interval, pid, version, boot_id, booted)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            run,
         )
-        return int(cur.lastrowid or 0)
+        self.run_id = int(cur.lastrowid or 0)
+        return self.run_id
 
     def end_run(self, run_id: int, stopped: float) -> None:
         self.conn.execute("UPDATE runs SET stopped = ? WHERE id = ?", (stopped, run_id))
 
-    def insert(self, rows: Sequence[tuple[float, float]]) -> list[float]:
-        """Write rows in one transaction, never replacing one; return the stamps that collided."""
+    def insert(self, rows: Sequence[Row], pauses: Sequence[Pause] = ()) -> list[float]:
+        """Write pauses and rows (ts, cpu, modes...) in one transaction, never replacing a
+        sample; return the stamps that collided."""
         collided: list[float] = []
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            for ts, cpu in rows:
-                cur = self.conn.execute(
-                    "INSERT OR IGNORE INTO samples (ts, cpu) VALUES (?, ?)", (ts, cpu)
-                )
-                if cur.rowcount == 0:
-                    collided.append(ts)
+            for p in pauses:
+                self.conn.execute(INSERT_PAUSE, (self.run_id, *p))
+            for row in rows:
+                if self.conn.execute(INSERT_SAMPLE, row).rowcount == 0:
+                    collided.append(float(row[0] or 0))
             self.conn.execute("COMMIT")
         except BaseException:
             self._rollback()
             raise
         return collided
 
-    def checkpoint(self) -> bool:
-        """Fold the WAL back into the file and truncate it, to make room; True if it did.
-
-        The WAL may be what filled the disk: this gives its pages back. It fails when the file
-        must grow and no page is free, or waits up to the busy timeout for a reader.
-        """
+    def compact_edits(self) -> int:
+        """Fold the edit log into one row (all it covered, the highest seq) once it holds more
+        than EDITS_KEPT rows; return how many rows it held then, else 0."""
+        self.conn.execute("BEGIN IMMEDIATE")
         try:
-            busy = _pragma(self.conn, "wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error as exc:
-            log.debug("checkpoint failed: %s", exc)
-            return False
-        return busy == 0
+            count, low, high, seq = self.conn.execute(
+                "SELECT count(*), min(low), max(high), max(seq) FROM edits"
+            ).fetchone()
+            if count > EDITS_KEPT:
+                self.conn.execute("DELETE FROM edits")
+                self.conn.execute(
+                    "INSERT INTO edits (seq, low, high) VALUES (?, ?, ?)", (seq, low, high)
+                )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        return int(count) if count > EDITS_KEPT else 0
+
+    def checkpoint(self) -> bool:
+        """Fold the WAL back into the file to make room (see collector.wal)."""
+        return self.wal.checkpoint()
 
     def fit_wal(self) -> None:
-        """Fold the WAL back after every commit while the file system is nearly full."""
-        try:
-            st = os.statvfs(self.path.parent)
-        except OSError:
-            return  # not knowing the free space is no reason to stop writing
-        free = st.f_bavail * st.f_frsize
-        want = self.wal_pages
-        if free < self.low_space:
-            want = TIGHT_PAGES
-        elif free > 2 * self.low_space:  # apart, so a file system near the mark does not flap
-            want = WAL_PAGES
-        if want == self.wal_pages:
-            return
-        with contextlib.suppress(sqlite3.Error):  # a setting that touches no file
-            _pragma(self.conn, f"wal_autocheckpoint = {want}")
-        self.wal_pages = want
-        if want == TIGHT_PAGES:
-            log.info(
-                "%d kB free beside %s: folding the WAL back after every write",
-                free // 1024,
-                self.path,
-            )
+        self.wal.fit()
 
     def prune(self, before: float, limit: int) -> int:
         """Delete up to `limit` of the oldest samples stamped before `before`; return how many."""
@@ -155,38 +157,14 @@ class Store:
         self.conn.executescript("PRAGMA incremental_vacuum")
 
     def close(self) -> None:
-        """Fold the WAL into the file and rest in rollback mode, so no -wal/-shm is left.
-
-        A read-only viewer in a directory it cannot write can open a rollback-mode file, but
-        not a WAL file whose -shm is gone. The switch needs every other connection closed: a
-        reader that holds the file open (a sqlite3 shell, a backup) blocks it, so it is tried
-        for up to REST_PATIENCE s and a warning says when it could not be done.
-        """
+        """Fold the WAL in and rest in rollback mode (see collector.wal.Wal.close)."""
         try:
             _pragma(self.conn, f"busy_timeout = {CLOSE_BUSY_MS}")
-            self.checkpoint()
-            if not self._rest():
-                log.warning(
-                    "another program (a sqlite3 shell, a backup?) holds %s open, so it stays in"
-                    " WAL mode with its -wal and -shm files; nothing is lost",
-                    self.path,
-                )
+            self.wal.close()
+        except sqlite3.Error as exc:  # the samples are written; only the file's rest failed
+            log.warning("could not fold the WAL into %s at the stop: %s", self.path, exc)
         finally:
             self.conn.close()
-
-    def _rest(self) -> bool:
-        """Switch to rollback mode, trying again while another connection is open."""
-        _pragma(self.conn, f"busy_timeout = {REST_TRY_MS}")
-        deadline = time.monotonic() + REST_PATIENCE
-        while True:
-            try:
-                if _pragma(self.conn, "journal_mode = DELETE") == "delete":
-                    return True
-            except sqlite3.OperationalError as exc:  # busy or locked: someone has it open
-                log.debug("the switch to rollback mode waits: %s", exc)
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(REST_TRY_MS / 1000)
 
     def _rollback(self) -> None:
         if self.conn.in_transaction:

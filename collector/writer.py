@@ -6,13 +6,14 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from collector.backlog import Backlog
-from collector.filecheck import damage, stop_on_damage
+from collector.backlog import Backlog, Row
+from collector.filecheck import stop_on_damage
+from collector.pause import Pause
+from collector.sampler import Reading
 from collector.store import Store
 
 FLUSH_MAX = 10_000  # rows per transaction when catching up, so one tick never runs long
-PRUNE_BATCH = 2_000  # rows per DELETE: a few milliseconds each
-PRUNE_EVERY, PRUNE_RETRY = 3600.0, 60.0
+PAUSES_KEPT = 1_000  # pauses waiting to be written, like samples; the oldest go first
 # On stop, samples that wait for a full disk are tried again for this long (the unit gives 15 s
 # to stop), every STOP_RETRY s: space freed by the person who read STATUS= still saves them.
 STOP_PATIENCE, STOP_RETRY = 10.0, 0.1
@@ -34,68 +35,68 @@ def makes_room(exc: sqlite3.Error) -> bool:
 
 
 class Writer:
-    """The loop's `write`: queue, then write everything queued in order.
+    """The loop's `write`: queue, then write everything queued in order; pauses likewise.
 
-    A database fault never escapes: the samples wait in the backlog and the next tick retries.
+    A database fault never escapes: the samples and pauses wait in memory and the next tick
+    retries. Damage does escape, as Damaged: nothing more may be written then.
     """
 
     def __init__(
         self,
         store: Store,
         backlog: Backlog,
-        retention_days: int,
-        interval: float,
-        now: Callable[[], float] = time.time,
+        housekeep: Callable[[], None] = lambda: None,
         mono: Callable[[], float] = time.monotonic,
         status: Status | None = None,
     ) -> None:
-        self.store, self.backlog = store, backlog
+        self.store, self.backlog, self.housekeep = store, backlog, housekeep
         self.status = status or _NoStatus()
-        self.retention = retention_days * 86400.0
-        self.prune_budget = min(interval / 4, 0.5)
-        self.now, self.mono = now, mono
-        self.next_prune = mono()
+        self.mono = mono
+        self.pauses: list[Pause] = []
         self.failing_since: float | None = None
         self.failure: sqlite3.Error | None = None
         self.closing = False
-        self.damaged = False  # then nothing more is written, not even at close
-        self.prune_failing = False
         self.dropped = 0
         self.collided = 0
 
-    def __call__(self, ts: float, cpu: float) -> None:
-        if not self.backlog.append(ts, cpu):
+    def __call__(self, ts: float, reading: Reading) -> None:
+        if not self.backlog.append(ts, reading):
             self._overflowed()
         self.flush()
         self.housekeep()
+
+    def pause(self, pause: Pause) -> None:
+        """Keep a pause for the next write (with the next sample, or at the stop)."""
+        self.pauses = [*self.pauses[-(PAUSES_KEPT - 1) :], pause]
 
     def flush(self) -> None:
         """Write the queue oldest first; on a fault keep it and log once per episode."""
         self.store.fit_wal()
         waiting = len(self.backlog)
-        while len(self.backlog):
+        while len(self.backlog) or self.pauses:
             rows = self.backlog.head(FLUSH_MAX)
-            collided = self._insert(rows)
+            collided = self._insert(rows, self.pauses)
             if collided is None:
                 return
             self.backlog.discard(len(rows))
+            self.pauses = []
             self._recovered(waiting)
             self._collisions(collided, len(rows))
             if len(rows) < FLUSH_MAX:
                 return
 
-    def _insert(self, rows: list[tuple[float, float]]) -> list[float] | None:
+    def _insert(self, rows: list[Row], pauses: list[Pause]) -> list[float] | None:
         """Insert, or after a "disk full" checkpoint and insert once more; None if it failed."""
         try:
-            return self.store.insert(rows)
+            return self.store.insert(rows, pauses)
         except sqlite3.Error as exc:
             fault = exc
-        self._stop_if_damaged(fault)
+        stop_on_damage(self.store.path, fault)
         if makes_room(fault) and self.store.checkpoint():
             try:
-                collided = self.store.insert(rows)
+                collided = self.store.insert(rows, pauses)
             except sqlite3.Error as exc:
-                self._stop_if_damaged(exc)
+                stop_on_damage(self.store.path, exc)
                 fault = exc
             else:
                 log.debug("%s; checkpointed the WAL to make room, and wrote", fault)
@@ -103,76 +104,31 @@ class Writer:
         self._failed(fault)
         return None
 
-    def housekeep(self) -> None:
-        """When due, delete old samples in small batches for at most a quarter interval."""
-        if not self.retention or self.mono() < self.next_prune:
-            return
-        deadline, cutoff, total = self.mono() + self.prune_budget, self.now() - self.retention, 0
-        try:
-            while True:
-                deleted = self.store.prune(cutoff, PRUNE_BATCH)
-                total += deleted
-                if deleted < PRUNE_BATCH:
-                    self.next_prune = self.mono() + PRUNE_EVERY
-                    break
-                if self.mono() >= deadline:
-                    break  # more next tick; sampling comes first
-            if total:
-                self.store.vacuum()
-        except sqlite3.Error as exc:
-            self._stop_if_damaged(exc)
-            self._prune_failed(exc)
-            return
-        if self.prune_failing:
-            self.prune_failing = False
-            log.warning("retention works again")
-        if total:
-            log.info(
-                "retention: deleted %d samples older than %g days", total, self.retention / 86400
-            )
-
-    def _prune_failed(self, exc: sqlite3.Error) -> None:
-        """Try again in a minute; say so once per episode (the samples are safe meanwhile)."""
-        self.next_prune = self.mono() + PRUNE_RETRY
-        if not self.prune_failing:
-            self.prune_failing = True
-            log.warning(
-                "cannot delete samples older than %g days from %s: %s; trying again every %g s",
-                self.retention / 86400,
-                self.store.path,
-                exc,
-                PRUNE_RETRY,
-            )
-        else:
-            log.debug("retention postponed again: %s", exc)
-
-    def close(self, pause: Callable[[float], None] = time.sleep) -> int:
+    def close(self, sleep: Callable[[float], None] = time.sleep) -> int:
         """Write the queue, trying for STOP_PATIENCE s while it fails; return how many samples
         could not be written.
 
         The checkpoint comes first: the WAL may hold the space the final flush needs.
         """
         self.closing = True
-        if self.damaged:
-            return len(self.backlog)
-        if len(self.backlog):
+        if len(self.backlog) or self.pauses:
             self.store.checkpoint()
         self.flush()
         deadline = self.mono() + STOP_PATIENCE
-        while len(self.backlog) and self.failure is not None:
+        while (len(self.backlog) or self.pauses) and self.failure is not None:
             if self.mono() >= deadline:
                 break
-            pause(STOP_RETRY)
+            sleep(STOP_RETRY)
             self.store.checkpoint()
             self.flush()
         lost = len(self.backlog)
-        if lost:
-            log.error("%d samples could not be written and are lost", lost)
+        if lost or self.pauses:
+            log.error(
+                "%d samples (and %d pauses) could not be written and are lost",
+                lost,
+                len(self.pauses),
+            )
         return lost
-
-    def _stop_if_damaged(self, exc: sqlite3.Error) -> None:
-        self.damaged = damage(exc)
-        stop_on_damage(self.store.path, exc)
 
     def _failed(self, exc: sqlite3.Error) -> None:
         self.failure = exc

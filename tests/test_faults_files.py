@@ -204,7 +204,7 @@ from pathlib import Path
 from collector.store import Store
 store = Store.open(Path(sys.argv[1]), 100)
 store.conn.execute("PRAGMA wal_autocheckpoint = 0")
-store.insert([(1_700_000_000 + k / 10, 5.0) for k in range(20_000)])
+store.insert([(1_700_000_000 + k / 10, 5.0, *[None] * 7) for k in range(20_000)])
 os.kill(os.getpid(), signal.SIGKILL)
 """
 

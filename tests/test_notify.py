@@ -16,8 +16,9 @@ import pytest
 
 from collector.loop import SystemClock, run
 from collector.notify import Notifier, watchdog_period
+from collector.sampler import Reading
 from tests.conftest import Child, script, wait_for
-from tests.test_loop import START, FakeClock
+from tests.test_loop import START, FakeClock, Sink
 
 
 class Listener:
@@ -156,12 +157,12 @@ class BlockingSampler:
     def prime(self) -> None:
         pass
 
-    def __call__(self) -> float:
+    def __call__(self) -> Reading:
         self.calls += 1
         if self.calls == 3:
             self.blocked.set()
             self.release.wait(10)
-        return 1.0
+        return Reading(1.0, None)
 
 
 def test_a_long_interval_still_pings_every_half_watchdog_usec(listener: Listener) -> None:
@@ -170,7 +171,7 @@ def test_a_long_interval_still_pings_every_half_watchdog_usec(listener: Listener
     notifier = Notifier.from_env({"WATCHDOG_USEC": "200000"}, os.getpid())
     clock, stop = RecordingClock(START), Event()
     clock.at(START + 60, lambda c: stop.set())
-    run(BlockingSampler(), lambda ts, cpu: None, notifier, clock, 3600.0, stop)
+    run(BlockingSampler(), Sink(lambda ts, r: None), notifier, clock, 3600.0, stop)
     assert clock.waits and max(clock.waits) <= 0.1  # never longer than half WATCHDOG_USEC
     assert sum(clock.waits) >= 60
     pings = listener.so_far().count("WATCHDOG=1")
@@ -192,7 +193,7 @@ def test_pings_stop_while_only_the_loop_is_stalled(listener: Listener) -> None:
     sampler, stop = BlockingSampler(), Event()
     thread = threading.Thread(
         target=run,
-        args=(sampler, lambda ts, cpu: None, notifier, SystemClock(), 0.1, stop),
+        args=(sampler, Sink(lambda ts, r: None), notifier, SystemClock(), 0.1, stop),
     )
     thread.start()
     try:
