@@ -1,4 +1,4 @@
-"""Writes each sample through the backlog, survives write faults, and prunes old samples."""
+"""Writes each sample (and each pause) through the queue, in order, and survives write faults."""
 
 import logging
 import sqlite3
