@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import collector_bench, idle_bench, load, markdown, viewer_bench
+from bench import collector_bench, idle_bench, load, markdown, quick_check, viewer_bench
 from bench.history import History
 from bench.machine import describe
 from bench.options import YEAR_ROWS, Options, parse
@@ -26,12 +26,16 @@ def history_label(rows: int) -> str:
 
 def storage_row(year: History) -> Row:
     per_sample = year.file_bytes() / year.rows
-    note = f"{year.rows:,} rows at 5 s, random cpu values (8-byte doubles), whole-second stamps"
+    note = (
+        f"{year.rows:,} rows at 5 s, random cpu values (8-byte doubles), whole-second stamps,"
+        " modes in hundredths split plausibly (bench/history.py: user, system, softirq, irq,"
+        " iowait; nice now and then; steal 0)"
+    )
     if year.rows != YEAR_ROWS:
         note += f"; NOT a year ({YEAR_ROWS:,} rows): a smaller run"
     label = "two 8-byte doubles per sample, nothing else"
-    figure = f"bytes per sample, {history_label(year.rows)} at 5 s"
-    return Row("storage", figure, "B", single(per_sample), 16.0, label, Target(24.0), note)
+    figure = f"bytes per sample with modes, {history_label(year.rows)} at 5 s"
+    return Row("storage", figure, "B", single(per_sample), 16.0, label, Target(40.0), note)
 
 
 def collector_rows(opts: Options, work: Path) -> list[Row]:
@@ -81,6 +85,8 @@ def run(opts: Options, work: Path) -> list[Row]:
     year = History(work / "year.db", opts.year_rows)
     if "storage" in opts.sections:
         rows.append(storage_row(year))
+        progress("the collector's file check at start on that history")
+        rows.append(quick_check.measure(year, f"{history_label(year.rows)} at 5 s"))
     if {"viewer", "load"} & set(opts.sections):
         rows += viewer_rows(opts, work, year)
     year.close()

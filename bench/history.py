@@ -7,11 +7,27 @@ import sqlite3
 import time
 from pathlib import Path
 
-from shared.schema import migrate
+from shared.schema import MODE_COLUMNS, migrate
 
 INTERVAL = 5.0
 BATCH = 250_000
-INSERT = "INSERT INTO samples (ts, cpu) VALUES (?, ?)"
+INSERT_MODES = (
+    f"INSERT INTO samples (ts, cpu, {', '.join(MODE_COLUMNS)})"
+    f" VALUES ({', '.join('?' * (2 + len(MODE_COLUMNS)))})"
+)
+# A plausible split of a busy host's time, in hundredths (what the collector stores): most in
+# user, a fifth in system, a little in softirq and irq, nice and steal mostly zero, iowait a
+# few tenths. The six busy modes add up to round(cpu x 100), as the collector's do within 3.
+SYSTEM, SOFTIRQ, IRQ = 0.22, 0.05, 0.02
+
+
+def plausible_modes(cpu: float, rng: random.Random) -> tuple[int, ...]:
+    """user, nice, system, irq, softirq, steal, iowait for a sample of `cpu` percent busy."""
+    busy = round(cpu * 100)
+    system, softirq, irq = round(busy * SYSTEM), round(busy * SOFTIRQ), round(busy * IRQ)
+    nice = round(busy * 0.1) if rng.random() < 0.05 else 0  # a niced batch job now and then
+    user = busy - system - softirq - irq - nice
+    return (user, nice, system, irq, softirq, 0, rng.randrange(0, 300))
 
 
 class History:
@@ -46,18 +62,22 @@ class History:
 
     def _record_run(self, started: float) -> None:
         self.conn.execute(
-            "INSERT INTO runs (started, interval, pid, version) VALUES (?, ?, ?, 'bench')",
-            (started, self.interval, os.getpid()),
+            "INSERT INTO runs (started, interval, pid, version, boot_id, booted)"
+            " VALUES (?, ?, ?, 'bench', 'bench-boot', ?)",
+            (started, self.interval, os.getpid(), started - 3600),
         )
 
     def _append(self, first_tick: int, last_tick: int) -> None:
-        """Grid samples for ticks first..last, in the caller's transaction."""
-        uniform = self._rng.uniform
+        """Grid samples with their modes for ticks first..last, in the caller's transaction."""
         ticks = range(first_tick, last_tick + 1)
-        self.conn.executemany(INSERT, ((t * self.interval, uniform(0, 100)) for t in ticks))
+        self.conn.executemany(INSERT_MODES, (self._sample(t * self.interval) for t in ticks))
         if last_tick >= first_tick:
             self.grid_end = last_tick * self.interval
             self.newest = max(self.newest, self.grid_end)
+
+    def _sample(self, ts: float) -> tuple[float, ...]:
+        cpu = self._rng.uniform(0, 100)
+        return (ts, cpu, *plausible_modes(cpu, self._rng))
 
     def _catch_up(self) -> None:
         """Drop add_newest()'s sample and extend the grid to one tick before now."""
@@ -77,7 +97,7 @@ class History:
         self.conn.execute("BEGIN IMMEDIATE")
         self._catch_up()
         self.newest = max(round(time.time(), 3), self.grid_end + 0.001)
-        self.conn.execute(INSERT, (self.newest, self._rng.uniform(0, 100)))
+        self.conn.execute(INSERT_MODES, self._sample(self.newest))
         self.conn.execute("COMMIT")
 
     def file_bytes(self) -> int:

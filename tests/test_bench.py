@@ -20,6 +20,8 @@ TINY += ["--idle-seconds", "6"]
 FIGURES = (
     "collector: CPU per sample",
     "collector: resident memory (VmRSS)",
+    "collector: CPU per sample with modes, against the v2 collector",
+    "storage: file check at collector start (quick_check)",
     "viewer: resident memory after the run, year DB",
     "bytes per sample",
     "warm GET /, 1 h",
@@ -73,9 +75,10 @@ def test_json_storage_figure_is_a_real_file_size_over_the_floor() -> None:
     assert result.returncode in (0, 1), result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["mode"].startswith("not the quiet full run") and report["machine"]["cores"] >= 1
-    (row,) = report["rows"]
-    assert row["floor"] == 16.0 and row["target"] == "<= 24 B"
-    # Each sample stores two values plus SQLite's record and page overhead: above 16 bytes.
+    row, check = report["rows"]
+    assert check["figure"].startswith("file check at collector start") and check["p50"] > 0
+    assert row["floor"] == 16.0 and row["target"] == "<= 40 B"
+    # Each sample stores two values, its modes, and SQLite's overhead: above 16 bytes.
     assert 16.0 < row["p50"] < 64.0, row
     assert row["status"] in ("PASS", "MISS")
 
