@@ -16,7 +16,7 @@ import pytest
 from waitress.adjustments import Adjustments
 
 from tests.conftest import Child
-from tests.test_queries import make_db
+from tests.test_reader import make_db
 from tests.test_viewer_process import VIEWER, get, start_viewer
 from viewer.server import CONNECTIONS, HEADER_TIMEOUT, SECURITY_HEADERS
 

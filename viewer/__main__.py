@@ -25,8 +25,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     [--log-level L]
 
     Environment: CPULOAD_DB, CPULOAD_HOST, CPULOAD_PORT, CPULOAD_ALLOWED_HOSTS,
-    CPULOAD_LOG_LEVEL, STATE_DIRECTORY, XDG_STATE_HOME. Exit 0 on SIGTERM/SIGINT; 2 on bad usage, including a --host that is
-    not an address of this machine; 1 if it cannot listen (port in use, not permitted).
+    CPULOAD_LOG_LEVEL, STATE_DIRECTORY, XDG_STATE_HOME. Exit 0 on SIGTERM/SIGINT; 2 on bad
+    usage, including a --host that is not an address of this machine; 1 if it cannot listen
+    (port in use, not permitted).
     """
     settings = viewer_settings(argv, environ)
     # The root logger, so waitress's lines carry journald priorities as the viewer's do.
