@@ -25,12 +25,19 @@ class ChildError(RuntimeError):
     """A child did not start or died; the message holds its last output."""
 
 
+MODULES = {
+    "cpuload-collector": "collector",
+    "cpuload-viewer": "viewer",
+    "cpuload-export": "viewer.export",
+}
+
+
 def program(name: str) -> list[str]:
     """The console script beside this Python, else `python -m` from the checkout."""
     installed = Path(sys.executable).parent / name
     if installed.exists():
         return [str(installed)]
-    return [sys.executable, "-m", name.removeprefix("cpuload-")]
+    return [sys.executable, "-m", MODULES[name]]
 
 
 def clean_env(state: Path) -> dict[str, str]:
