@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import collector_bench, load, markdown, viewer_bench
+from bench import collector_bench, fleet_bench, load, markdown, viewer_bench
 from bench.history import History
 from bench.machine import describe
 from bench.options import YEAR_ROWS, Options, parse
@@ -75,15 +75,18 @@ def run(opts: Options, work: Path) -> list[Row]:
         samples = opts.collector_warmup + opts.collector_window * opts.collector_windows
         progress(f"collector and bare loop side by side, {samples} samples each")
         rows += collector_rows(opts, work)
-    if not {"storage", "viewer", "load"} & set(opts.sections):
-        return rows
-    progress(f"building a history of {opts.year_rows:,} samples")
-    year = History(work / "year.db", opts.year_rows)
-    if "storage" in opts.sections:
-        rows.append(storage_row(year))
-    if {"viewer", "load"} & set(opts.sections):
-        rows += viewer_rows(opts, work, year)
-    year.close()
+    if {"storage", "viewer", "load"} & set(opts.sections):
+        progress(f"building a history of {opts.year_rows:,} samples")
+        year = History(work / "year.db", opts.year_rows)
+        if "storage" in opts.sections:
+            rows.append(storage_row(year))
+        if {"viewer", "load"} & set(opts.sections):
+            rows += viewer_rows(opts, work, year)
+        year.close()
+    if "fleet" in opts.sections:
+        label = history_label(opts.year_rows)
+        progress(f"fleet: /metrics and cpuload-export on a {label} history with modes")
+        rows += fleet_bench.measure(work, opts.year_rows, opts.warm_reps, label)
     return rows
 
 

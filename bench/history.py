@@ -7,11 +7,12 @@ import sqlite3
 import time
 from pathlib import Path
 
-from shared.schema import migrate
+from shared.schema import MODE_COLUMNS, migrate
 
 INTERVAL = 5.0
 BATCH = 250_000
 INSERT = "INSERT INTO samples (ts, cpu) VALUES (?, ?)"
+INSERT_MODES = f"INSERT INTO samples (ts, cpu, {', '.join(MODE_COLUMNS)}) VALUES ({'?, ' * 8}?)"
 
 
 class History:
@@ -21,10 +22,13 @@ class History:
     so a window never holds more samples than the collector would leave in it.
     """
 
-    def __init__(self, path: Path, rows: int, interval: float = INTERVAL, seed: int = 5) -> None:
+    def __init__(
+        self, path: Path, rows: int, interval: float = INTERVAL, seed: int = 5, modes: bool = False
+    ) -> None:
         self.path = path
         self.rows = rows
         self.interval = interval
+        self.modes = modes  # each sample split over the CPU modes, as the collector writes it
         self._rng = random.Random(seed)
         self.conn = sqlite3.connect(path, isolation_level=None)
         migrate(self.conn)
@@ -52,9 +56,12 @@ class History:
 
     def _append(self, first_tick: int, last_tick: int) -> None:
         """Grid samples for ticks first..last, in the caller's transaction."""
-        uniform = self._rng.uniform
         ticks = range(first_tick, last_tick + 1)
-        self.conn.executemany(INSERT, ((t * self.interval, uniform(0, 100)) for t in ticks))
+        if self.modes:
+            self.conn.executemany(INSERT_MODES, (self._moded(t * self.interval) for t in ticks))
+        else:
+            uniform = self._rng.uniform
+            self.conn.executemany(INSERT, ((t * self.interval, uniform(0, 100)) for t in ticks))
         if last_tick >= first_tick:
             self.grid_end = last_tick * self.interval
             self.newest = max(self.newest, self.grid_end)
@@ -77,8 +84,17 @@ class History:
         self.conn.execute("BEGIN IMMEDIATE")
         self._catch_up()
         self.newest = max(round(time.time(), 3), self.grid_end + 0.001)
-        self.conn.execute(INSERT, (self.newest, self._rng.uniform(0, 100)))
+        if self.modes:
+            self.conn.execute(INSERT_MODES, self._moded(self.newest))
+        else:
+            self.conn.execute(INSERT, (self.newest, self._rng.uniform(0, 100)))
         self.conn.execute("COMMIT")
+
+    def _moded(self, ts: float) -> tuple[float, ...]:
+        """A sample whose six busy modes (hundredths of a percent) add up to its cpu."""
+        r = self._rng.randint
+        user, system, softirq, iowait = r(0, 7000), r(0, 2000), r(0, 500), r(0, 500)
+        return (ts, (user + system + softirq) / 100, user, 0, system, 0, softirq, 0, iowait)
 
     def file_bytes(self) -> int:
         """The database's size at rest: the WAL folded back into the main file first."""

@@ -28,6 +28,11 @@ FIGURES = (
     "/day: cold instant chart, 24 h",
     "GET / throughput, 4 clients",
     "GET / throughput, 32 clients",
+    "first /metrics scrape, 1.2-day with modes",
+    "warm /metrics scrape, one new sample",
+    "export of a 1.2-day at 5 s, openmetrics: time",
+    "export of a 1.2-day at 5 s, openmetrics: peak resident memory",
+    "export of a 1.2-day at 5 s, csv: peak resident memory",
 )
 
 
@@ -77,7 +82,7 @@ def test_bad_usage_exits_2_with_one_line() -> None:
     result = bench("--only", "nonsense")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "choose from collector,storage,viewer,load" in result.stderr
+    assert "choose from collector,storage,viewer,load,fleet" in result.stderr
 
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8080/

@@ -111,8 +111,8 @@ def by_hand(path: Path) -> dict[str, Any]:
         interval = ([i for started, i in runs if started <= ts] or [runs[0][1]])[-1]
         sums["busy"] += busy / 100 * interval
         sums["sampled"] += interval
-        if None not in hundredths:
-            for i, h in enumerate(hundredths):
+        for i, h in enumerate(hundredths):
+            if h is not None:
                 sums["modes"][i] += h / 10_000 * interval
     return sums
 
@@ -220,7 +220,8 @@ def test_text_by_default_openmetrics_when_asked_and_gzip(tmp_path: Path) -> None
         assert om.headers["content-type"].startswith("application/openmetrics-text; version=1")
         assert om.text.endswith("# EOF\n") and "# UNIT cpuload_busy_seconds seconds" in om.text
         assert scrape(app, accept) == scrape(app)
-    assert call(app, "/metrics", headers={"Accept": "text/html"}).text == plain.text
+    for odd in ("text/html", "application/openmetrics-text; version=abc", "text/plain;version=x"):
+        assert call(app, "/metrics", headers={"Accept": odd}).text == plain.text, odd
     zipped = call(app, "/metrics", headers={"Accept-Encoding": "gzip"})
     assert zipped.headers["content-encoding"] == "gzip"
     assert gzip.decompress(zipped.body) == plain.body

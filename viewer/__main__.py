@@ -28,11 +28,12 @@ HIGH_WATERMARK = 64 * 1024 * 1024
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
-    """cpuload-viewer [--db PATH] [--host ADDR] [--port N] [--log-level L]
+    """cpuload-viewer [--db PATH] [--host ADDR] [--port N] [--allowed-hosts LIST] [--log-level L]
 
-    Environment: CPULOAD_DB, CPULOAD_HOST, CPULOAD_PORT, CPULOAD_LOG_LEVEL, STATE_DIRECTORY,
-    XDG_STATE_HOME. Exit 0 on SIGTERM/SIGINT; 2 on bad usage, including a --host that is
-    not an address of this machine; 1 if it cannot listen (port in use, not permitted).
+    Environment: CPULOAD_DB, CPULOAD_HOST, CPULOAD_PORT, CPULOAD_ALLOWED_HOSTS,
+    CPULOAD_LOG_LEVEL, STATE_DIRECTORY, XDG_STATE_HOME. Exit 0 on SIGTERM/SIGINT; 2 on bad
+    usage, including a --host that is not an address of this machine; 1 if it cannot listen
+    (port in use, not permitted).
     """
     settings = viewer_settings(argv, environ)
     logging.basicConfig(

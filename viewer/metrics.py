@@ -1,12 +1,11 @@
 """/metrics: what the collector measured, as Prometheus counters and gauges.
 
-The counters (viewer/totals.py) start at the sums over the whole file at the first scrape,
-not when the viewer starts: a viewer that nobody scrapes never reads a year of samples for
-them, and the first scrape finds the same sums (only what retention deleted in between is
-missing, and that is missing from a start-time sum too by the next restart). From then on
-each scrape adds the samples newer than the newest one counted, once, so the counters never
-go down while the viewer runs, whatever retention deletes. After the clock steps back, samples
-stamped before the newest one counted are not counted (docs/fleet.md).
+The counters (viewer/totals.py) start at the sums over the whole file at the first scrape
+rather than when the viewer starts: a viewer that nobody scrapes never reads a year of
+samples for them, and the first scrape finds the same sums. From then on each scrape adds the
+samples newer than the newest one counted, once, so the counters never go down while the
+viewer runs, whatever retention deletes. After the clock steps back, samples stamped before
+the newest one counted are missed (docs/fleet.md says so).
 """
 
 import gzip
@@ -25,8 +24,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from shared.schema import MODES
 from viewer import answers, facts, reader, totals
 from viewer.facts import Run, State, Status
-from viewer.rows import Row
-from viewer.totals import Closed, Totals
+from viewer.totals import Closed, Sample, Totals
 
 HELP = {
     "busy": "Seconds of CPU time busy, summed over samples: cpu / 100 x interval.",
@@ -46,7 +44,7 @@ class Scrape(NamedTuple):
     status: Status
     runs: tuple[Run, ...] = ()
     whole: Totals | None = None
-    new: tuple[Row, ...] = ()
+    new: tuple[Sample, ...] = ()
     closed: tuple[Closed, ...] = ()
 
 
@@ -132,7 +130,10 @@ def answer(
 ) -> bytes:
     """Prometheus text, or OpenMetrics when the Accept header asks for it (prometheus_client
     decides, as its own server does); gzipped for a client that accepts it."""
-    encode, content_type = exposition.choose_encoder(request.get_header("Accept", ""))
+    try:
+        encode, content_type = exposition.choose_encoder(request.get_header("Accept", ""))
+    except (TypeError, ValueError):  # e.g. version=abc, which it compares with numbers
+        encode, content_type = exposition.choose_encoder("")  # as if none was named: text
     body = encode(own)
     etag = answers.tag("metrics", content_type, body)
     response.set_header("Vary", "Accept, Accept-Encoding")
