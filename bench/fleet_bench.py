@@ -1,4 +1,4 @@
-"""/metrics scrapes and cpuload-export on the long history with modes, as a collector writes it."""
+"""/metrics scrapes and cpuload-export on the long history, modes included."""
 
 import time
 from dataclasses import dataclass
@@ -35,7 +35,7 @@ def scrape_rows(history: History, work: Path, plan: Plan) -> list[Row]:
         return [
             Row(
                 SECTION,
-                f"first /metrics scrape, {plan.label} with modes",
+                f"first /metrics scrape, {plan.label} history",
                 "ms",
                 single(first),
                 note="sums the whole file (busy, sampled, modes, gaps), once per viewer",
@@ -76,17 +76,14 @@ def export_rows(history: History, work: Path, plan: Plan) -> list[Row]:
         if code != 0:
             rows.append(error_row(SECTION, f"{figure}: time", "s", child.tail()))
             continue
-        note = f"{history.rows:,} samples with modes, to /dev/null"
+        note = f"{history.rows:,} samples and their modes, to /dev/null"
         rows.append(Row(SECTION, f"{figure}: time", "s", single(took), note=note))
         memory = f"{figure}: peak resident memory"
         rows.append(Row(SECTION, memory, "MB", single(peak), target=Target(100.0)))
     return rows
 
 
-def measure(work: Path, year_rows: int, scrapes: int, label: str) -> list[Row]:
-    history = History(work / "fleet.db", year_rows, modes=True)
-    try:
-        plan = Plan(scrapes, label)
-        return scrape_rows(history, work, plan) + export_rows(history, work, plan)
-    finally:
-        history.close()
+def measure(history: History, work: Path, scrapes: int, label: str) -> list[Row]:
+    """On `history` (with modes, as the collector writes them), which stays open."""
+    plan = Plan(scrapes, label)
+    return scrape_rows(history, work, plan) + export_rows(history, work, plan)

@@ -11,8 +11,23 @@ from shared.schema import MODE_COLUMNS, migrate
 
 INTERVAL = 5.0
 BATCH = 250_000
-INSERT = "INSERT INTO samples (ts, cpu) VALUES (?, ?)"
-INSERT_MODES = f"INSERT INTO samples (ts, cpu, {', '.join(MODE_COLUMNS)}) VALUES ({'?, ' * 8}?)"
+INSERT_MODES = (
+    f"INSERT INTO samples (ts, cpu, {', '.join(MODE_COLUMNS)})"
+    f" VALUES ({', '.join('?' * (2 + len(MODE_COLUMNS)))})"
+)
+# A plausible split of a busy host's time, in hundredths (what the collector stores): most in
+# user, a fifth in system, a little in softirq and irq, nice and steal mostly zero, iowait a
+# few tenths. The six busy modes add up to round(cpu x 100), as the collector's do within 3.
+SYSTEM, SOFTIRQ, IRQ = 0.22, 0.05, 0.02
+
+
+def plausible_modes(cpu: float, rng: random.Random) -> tuple[int, ...]:
+    """user, nice, system, irq, softirq, steal, iowait for a sample of `cpu` percent busy."""
+    busy = round(cpu * 100)
+    system, softirq, irq = round(busy * SYSTEM), round(busy * SOFTIRQ), round(busy * IRQ)
+    nice = round(busy * 0.1) if rng.random() < 0.05 else 0  # a niced batch job now and then
+    user = busy - system - softirq - irq - nice
+    return (user, nice, system, irq, softirq, 0, rng.randrange(0, 300))
 
 
 class History:
@@ -22,13 +37,10 @@ class History:
     so a window never holds more samples than the collector would leave in it.
     """
 
-    def __init__(
-        self, path: Path, rows: int, interval: float = INTERVAL, seed: int = 5, modes: bool = False
-    ) -> None:
+    def __init__(self, path: Path, rows: int, interval: float = INTERVAL, seed: int = 5) -> None:
         self.path = path
         self.rows = rows
         self.interval = interval
-        self.modes = modes  # each sample split over the CPU modes, as the collector writes it
         self._rng = random.Random(seed)
         self.conn = sqlite3.connect(path, isolation_level=None)
         migrate(self.conn)
@@ -50,21 +62,22 @@ class History:
 
     def _record_run(self, started: float) -> None:
         self.conn.execute(
-            "INSERT INTO runs (started, interval, pid, version) VALUES (?, ?, ?, 'bench')",
-            (started, self.interval, os.getpid()),
+            "INSERT INTO runs (started, interval, pid, version, boot_id, booted)"
+            " VALUES (?, ?, ?, 'bench', 'bench-boot', ?)",
+            (started, self.interval, os.getpid(), started - 3600),
         )
 
     def _append(self, first_tick: int, last_tick: int) -> None:
-        """Grid samples for ticks first..last, in the caller's transaction."""
+        """Grid samples with their modes for ticks first..last, in the caller's transaction."""
         ticks = range(first_tick, last_tick + 1)
-        if self.modes:
-            self.conn.executemany(INSERT_MODES, (self._moded(t * self.interval) for t in ticks))
-        else:
-            uniform = self._rng.uniform
-            self.conn.executemany(INSERT, ((t * self.interval, uniform(0, 100)) for t in ticks))
+        self.conn.executemany(INSERT_MODES, (self._sample(t * self.interval) for t in ticks))
         if last_tick >= first_tick:
             self.grid_end = last_tick * self.interval
             self.newest = max(self.newest, self.grid_end)
+
+    def _sample(self, ts: float) -> tuple[float, ...]:
+        cpu = self._rng.uniform(0, 100)
+        return (ts, cpu, *plausible_modes(cpu, self._rng))
 
     def _catch_up(self) -> None:
         """Drop add_newest()'s sample and extend the grid to one tick before now."""
@@ -84,17 +97,8 @@ class History:
         self.conn.execute("BEGIN IMMEDIATE")
         self._catch_up()
         self.newest = max(round(time.time(), 3), self.grid_end + 0.001)
-        if self.modes:
-            self.conn.execute(INSERT_MODES, self._moded(self.newest))
-        else:
-            self.conn.execute(INSERT, (self.newest, self._rng.uniform(0, 100)))
+        self.conn.execute(INSERT_MODES, self._sample(self.newest))
         self.conn.execute("COMMIT")
-
-    def _moded(self, ts: float) -> tuple[float, ...]:
-        """A sample whose six busy modes (hundredths of a percent) add up to its cpu."""
-        r = self._rng.randint
-        user, system, softirq, iowait = r(0, 7000), r(0, 2000), r(0, 500), r(0, 500)
-        return (ts, (user + system + softirq) / 100, user, 0, system, 0, softirq, 0, iowait)
 
     def file_bytes(self) -> int:
         """The database's size at rest: the WAL folded back into the main file first."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-SECTIONS = ("collector", "storage", "viewer", "load", "fleet")
+SECTIONS = ("idle", "collector", "storage", "viewer", "load", "fleet")
 YEAR_ROWS = 365 * 24 * 720  # a year at 5 s: 6,307,200
 LATEST = Path(__file__).resolve().parent.parent / "docs" / "bench" / "latest.json"
 
@@ -25,11 +25,12 @@ class Options:
     cold_reps: int
     floor_reps: int
     load_seconds: float
+    idle_seconds: float
     markdown: Path | None = None
 
 
-FULL = Options("full", SECTIONS, False, YEAR_ROWS, 0.1, 20, 25, 12, 100, 40, 10, 10.0)
-QUICK = Options("quick", SECTIONS, False, YEAR_ROWS // 10, 0.1, 10, 20, 4, 25, 6, 3, 3.0)
+FULL = Options("full", SECTIONS, False, YEAR_ROWS, 0.1, 20, 25, 12, 100, 40, 10, 10.0, 300.0)
+QUICK = Options("quick", SECTIONS, False, YEAR_ROWS // 10, 0.1, 10, 20, 4, 25, 6, 3, 3.0, 30.0)
 
 
 def parse(argv: Sequence[str] | None) -> Options:
@@ -47,6 +48,9 @@ def parse(argv: Sequence[str] | None) -> Options:
     p.add_argument("--samples", type=_positive, metavar="N", help="collector samples measured")
     p.add_argument("--reps", type=_positive, metavar="N", help="cold requests per figure")
     p.add_argument("--load-seconds", type=_positive, metavar="S", help="seconds per load run")
+    p.add_argument(
+        "--idle-seconds", type=_positive, metavar="S", help="seconds the idle stack is watched"
+    )
     p.add_argument(
         "--markdown",
         nargs="?",
@@ -83,6 +87,8 @@ def _overrides(opts: Options, args: argparse.Namespace) -> Options:
         opts = replace(opts, cold_reps=args.reps, warm_reps=4 * args.reps, floor_reps=args.reps)
     if args.load_seconds:
         opts = replace(opts, load_seconds=float(args.load_seconds))
+    if args.idle_seconds:
+        opts = replace(opts, idle_seconds=float(args.idle_seconds))
     return opts
 
 

@@ -6,20 +6,25 @@ import signal
 import sqlite3
 import sys
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from threading import Event
 
-from collector import logs
+from collector import host
 from collector.backlog import Backlog, day_of_samples
+from collector.filecheck import Damaged
 from collector.lock import LockError, acquire
 from collector.loop import SystemClock, run
 from collector.notify import Notifier
+from collector.retention import Retention
 from collector.sampler import Sampler
-from collector.store import Store, StoreError, busy_ms
+from collector.store import RunInfo, Store, StoreError, busy_ms
 from collector.writer import Writer
-from shared import __version__
+from shared import __version__, logs
 from shared.settings import CollectorSettings, collector_settings
+
+PROG = "cpuload-collector"
 
 
 class Fatal(Exception):
@@ -38,20 +43,23 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
       --help, --version
     Also read: NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID (systemd), JOURNAL_STREAM (journald).
     Exit status: 0 after SIGTERM or SIGINT, 2 on bad usage, 1 on a fatal error (one line on
-    stderr: another collector holds the database, the file is not a cpuload database or has a
-    newer schema, the directory is missing or not writable).
+    stderr: another collector holds the database, the file is not a cpuload database, has a
+    newer schema or is damaged, the directory is missing or not writable; after an unexpected
+    error the traceback follows that line at --log-level debug).
     """
     stop = Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     settings = collector_settings(argv, environ)
-    logs.setup(settings.log_level, environ)
+    logs.setup(settings.log_level, environ, logging.getLogger("collector"))
     try:
         return collect(settings, environ, stop)
     except Fatal as exc:
-        print(f"{logs.PROG}: error: {exc}", file=sys.stderr)
-    except Exception as exc:  # the last line of defence: one line, never a traceback
-        print(f"{logs.PROG}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        logs.fatal(PROG, str(exc), environ)
+    except Exception as exc:  # the last line of defence: one line; the traceback at debug only
+        logs.fatal(PROG, f"{type(exc).__name__}: {exc}", environ)
+        if settings.log_level == "debug":
+            traceback.print_exc(file=sys.stderr)  # after the line, for whoever reports the bug
     return 1
 
 
@@ -63,29 +71,41 @@ def collect(settings: CollectorSettings, environ: Mapping[str, str], stop: Event
     try:
         lock = acquire(db)
         store = Store.open(db, busy_ms(settings.interval))
-        run_id = store.begin_run(time.time(), settings.interval, os.getpid(), __version__)
+        run_id = store.begin_run(this_run(settings.interval))
     except (LockError, StoreError) as exc:
         raise Fatal(str(exc)) from None
     except sqlite3.Error as exc:
         raise Fatal(f"cannot write to {db}: {exc}; check the disk and the file system") from None
     notifier = Notifier.from_env(environ, os.getpid())
     line = f"writing {db} every {settings.interval:g} s (pid {os.getpid()})"
-    logs.announce(logging.getLogger("collector"), f"{logs.PROG}: {line}")
+    logs.announce(logging.getLogger("collector"), f"{PROG}: {line}")
     notifier.ready(line)
     backlog = Backlog(day_of_samples(settings.interval))
-    writer = Writer(store, backlog, settings.retention_days, settings.interval)
+    retention = Retention(store, settings.retention_days, settings.interval)
+    writer = Writer(store, backlog, retention, status=notifier)
+    damaged = False
     try:
-        writer.housekeep()
+        retention()
         run(Sampler(), writer, notifier, SystemClock(), settings.interval, stop)
+    except Damaged as exc:
+        damaged = True
+        raise Fatal(str(exc)) from None
     finally:
-        shutdown(notifier, writer, store, run_id)
+        shutdown(notifier, writer, store, run_id, damaged)
         os.close(lock)
     return 0
 
 
-def shutdown(notifier: Notifier, writer: Writer, store: Store, run_id: int) -> None:
+def this_run(interval: float) -> RunInfo:
+    return RunInfo(time.time(), interval, os.getpid(), __version__, host.boot_id(), host.booted())
+
+
+def shutdown(notifier: Notifier, writer: Writer, store: Store, run_id: int, damaged: bool) -> None:
     """Tell systemd, write what waits, mark the run stopped, leave the file at rest."""
     notifier.stopping()
+    if damaged:
+        store.conn.close()  # no final flush, no stop mark, no journal switch: write nothing more
+        return
     writer.close()
     try:
         store.end_run(run_id, time.time())

@@ -3,11 +3,13 @@
 import logging
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from threading import Event
 from typing import Protocol
 
+from collector.pause import Pause, describe, pause
+from collector.sampler import Reading
 from shared.timeutil import interval_ratio, stamp, tick_at_or_before
 
 MAX_SLICE = 5.0  # longest single wait, so a clock step is noticed within seconds
@@ -16,7 +18,14 @@ log = logging.getLogger("collector")
 
 class Sample(Protocol):
     def prime(self) -> None: ...
-    def __call__(self) -> float: ...
+    def __call__(self) -> Reading: ...
+
+
+class Sink(Protocol):
+    """Where samples and pauses go: the Writer."""
+
+    def __call__(self, ts: float, reading: Reading) -> None: ...
+    def pause(self, pause: Pause) -> None: ...
 
 
 class Notify(Protocol):
@@ -29,6 +38,7 @@ class Notify(Protocol):
 class Clock(Protocol):
     def wall(self) -> float: ...
     def mono(self) -> float: ...
+    def slept(self) -> float: ...
     def wait(self, seconds: float, stop: Event) -> None: ...
 
 
@@ -41,6 +51,11 @@ class SystemClock:
     def mono(self) -> float:
         return time.clock_gettime(time.CLOCK_BOOTTIME)
 
+    def slept(self) -> float:
+        """Seconds the host has spent suspended since boot: BOOTTIME counts them, MONOTONIC
+        does not (read back to back, a few hundred nanoseconds apart)."""
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - time.clock_gettime(time.CLOCK_MONOTONIC)
+
     def wait(self, seconds: float, stop: Event) -> None:
         stop.wait(seconds)
 
@@ -52,11 +67,18 @@ class _State:
     primed: bool  # that reading only primed the counters: no sample has ended since
     wall: float  # both clocks at the previous wake, to notice a step
     mono: float
+    read_wall: float = 0.0  # wall time and time slept at the last counters reading
+    read_slept: float = 0.0
+
+    def reading(self, clock: "Clock", primed: bool) -> None:
+        """Note a counters reading just taken: a pause is measured from the last one."""
+        self.read_at, self.read_wall, self.read_slept = clock.mono(), clock.wall(), clock.slept()
+        self.primed = primed
 
 
 def run(
     sample: Sample,
-    write: Callable[[float, float], None],
+    write: Sink,
     notify: Notify,
     clock: Clock,
     interval: float,
@@ -67,11 +89,12 @@ def run(
     sample.prime()
     wall, mono = clock.wall(), clock.mono()
     st = _State(tick_at_or_before(wall, ratio) + 1, mono, True, wall, mono)
+    st.reading(clock, primed=True)
     while not stop.is_set():
         notify.ping()
         wall, mono = clock.wall(), clock.mono()
         if _stepped(st, wall, mono):
-            st.next_tick = min(st.next_tick, tick_at_or_before(wall, ratio) + 1)
+            st.next_tick = _after_step(st, wall, mono, ratio, interval)
         st.wall, st.mono = wall, mono
         remaining = stamp(st.next_tick, ratio) - wall
         if remaining > 0:
@@ -87,7 +110,7 @@ def run(
 def _tick(
     st: _State,
     sample: Sample,
-    write: Callable[[float, float], None],
+    write: Sink,
     notify: Notify,
     clock: Clock,
     interval: float,
@@ -96,20 +119,41 @@ def _tick(
     """One tick: a sample over the window since the last reading, unless that window is wrong."""
     window = clock.mono() - st.read_at
     if window > 2 * interval:
-        # A stall or a suspend: a sample over the whole span would hide it, and several
-        # invented samples would be a lie; prime again and let the gap show.
-        log.warning("no reading for %.1f s (stall or suspend); leaving a gap", window)
-        sample.prime()
-        st.read_at, st.primed = clock.mono(), True
+        _paused(st, sample, write, clock, window)
         return
     if st.primed and window < interval / 2:
         # Only right after a prime: a short window that follows a late tick is a real
         # measurement, and skipping it would leave a minute one sample short, silently.
         return
-    cpu = sample()
-    st.read_at, st.primed = clock.mono(), False
-    write(ts, cpu)
-    notify.sampled(ts, cpu)
+    reading = sample()
+    st.reading(clock, primed=False)
+    write(ts, reading)
+    notify.sampled(ts, reading.cpu)
+
+
+def _paused(st: _State, sample: Sample, write: Sink, clock: Clock, window: float) -> None:
+    """A stall or a suspend: a sample over the whole span would hide it, and several invented
+    samples would be a lie; prime again, let the gap show, and record why it is there."""
+    start, slept = st.read_wall, st.read_slept
+    sample.prime()
+    st.reading(clock, primed=True)
+    p = pause(start, st.read_wall, window, st.read_slept - slept)
+    log.warning("no reading for %.1f s (%s); leaving a gap", window, describe(p))
+    write.pause(p)
+
+
+def _after_step(st: _State, wall: float, mono: float, ratio: Fraction, interval: float) -> int:
+    """The next tick on the new time.
+
+    After a step back the next stamp on the new time may lie up to an interval away while the
+    open window is already an interval long: waiting for it stretches the window towards two
+    intervals, past them with the wake-ups' latency, where it looks like a stall and is lost.
+    Then the window is closed at once, stamped with the tick just passed, as after a late wake.
+    """
+    tick = tick_at_or_before(wall, ratio) + 1
+    if (mono - st.read_at) + (stamp(tick, ratio) - wall) > 1.5 * interval:
+        tick -= 1
+    return min(st.next_tick, tick)
 
 
 def _stepped(st: _State, wall: float, mono: float) -> bool:

@@ -38,6 +38,9 @@ class Notifier:
         self.ping_every = ping_every
         self.mono = mono
         self.status_at = -math.inf
+        self.fault_text: str | None = None  # while set, STATUS= names the fault, not a sample
+        self.newest: tuple[float, float] | None = None
+        self.stopped = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], pid: int) -> "Notifier":
@@ -53,13 +56,42 @@ class Notifier:
             self.send("WATCHDOG=1")
 
     def sampled(self, ts: float, cpu: float) -> None:
-        """STATUS= with the newest sample, at most about once a second."""
+        """STATUS= with the newest sample, at most about once a second, unless a fault lasts."""
+        self.newest = (ts, cpu)
+        if self.fault_text is None:
+            self._status(_sample_status(ts, cpu))
+
+    def fault(self, text: str | None) -> None:
+        """STATUS= names a fault while it lasts (`text`), and the newest sample after (None).
+
+        `systemctl status` is where a person looks first; the watchdog cannot tell them, as
+        the loop keeps pinging while the disk is full.
+        """
+        if text is None:
+            if self.fault_text is not None:
+                self.fault_text, self.status_at = None, -math.inf
+                if self.stopped:
+                    self._status("stopping")
+                elif self.newest is not None:
+                    self._status(_sample_status(*self.newest))
+            return
+        first = self.fault_text is None
+        self.fault_text = text
+        self._status(text, force=first)
+
+    def _status(self, text: str, force: bool = False) -> None:
         now = self.mono()
-        if now - self.status_at < STATUS_EVERY:
+        if not force and now - self.status_at < STATUS_EVERY:
             return
         self.status_at = now
-        when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(ts))
-        self.send(f"STATUS=newest sample {cpu:.1f} % busy at {when}")
+        self.send(f"STATUS={text}")
 
     def stopping(self) -> None:
+        """From here on STATUS= says why the stop takes long, if it does."""
+        self.fault_text, self.stopped = None, True
         self.send("STOPPING=1\nSTATUS=stopping")
+
+
+def _sample_status(ts: float, cpu: float) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(ts))
+    return f"newest sample {cpu:.1f} % busy at {when}"

@@ -1,39 +1,51 @@
-"""Reads the kernel's CPU counters and turns two readings into percent of all CPUs busy."""
+"""Reads the kernel's CPU counters; two readings give percent of all CPUs busy and its modes."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import psutil
 
-
-class Counters(NamedTuple):
-    """Cumulative CPU seconds summed over all CPUs: busy and total."""
-
-    busy: float
-    total: float
+from shared.schema import BUSY_MODES, MODES
 
 
-def counters(times: Any) -> Counters:
-    """Busy and total seconds from a cpu_times() tuple, by psutil's own definition.
+class Reading(NamedTuple):
+    """One sample's value: `cpu` in percent, and `modes` in hundredths of a percent of all CPU
+    time, in shared.schema.MODES order (user, nice, system, irq, softirq, steal, iowait), or
+    None when they cannot add up to `cpu` (see split())."""
 
-    Guest time is already counted inside user (and guest_nice inside nice), so it is not added
-    again; idle and iowait are the only time that is not busy.
+    cpu: float
+    modes: tuple[int, ...] | None
+
+
+def split(before: Any, after: Any) -> Reading:
+    """The window between two cpu_times() readings, by psutil's definition of busy.
+
+    Guest time is already inside user (and guest_nice inside nice), as the kernel counts it,
+    so it is not added again; busy is everything but idle and iowait, which makes it exactly
+    the six busy modes. Linux's iowait counter can step backwards, so `cpu` is clamped to
+    0..100; where clamping (or a busy counter that went back) would break the sum, or the
+    counters did not advance, the modes are None rather than numbers that do not add up.
     """
-    fields: dict[str, float] = times._asdict()
-    total = sum(fields.values()) - fields.get("guest", 0.0) - fields.get("guest_nice", 0.0)
-    return Counters(total - fields.get("idle", 0.0) - fields.get("iowait", 0.0), total)
-
-
-def busy_percent(before: Counters, after: Counters) -> float:
-    """100 x busy / total between two readings, clamped to 0..100.
-
-    Linux's iowait counter can step backwards, so a delta may be slightly off; clamping keeps a
-    sample a valid percentage rather than -0.3 or 100.2.
-    """
-    total = after.total - before.total
+    delta = {f: a - b for f, a, b in zip(after._fields, after, before, strict=True)}
+    total = sum(delta.values()) - delta.get("guest", 0.0) - delta.get("guest_nice", 0.0)
     if total <= 0:
-        return 0.0
-    return min(100.0, max(0.0, 100.0 * (after.busy - before.busy) / total))
+        return Reading(0.0, None)
+    seconds = [delta.get(m, 0.0) for m in MODES]  # the six busy modes, then iowait
+    busy = seconds[: len(BUSY_MODES)]
+    raw = 100.0 * sum(busy) / total
+    cpu = min(100.0, max(0.0, raw))
+    if cpu != raw or min(busy) < 0:
+        return Reading(cpu, None)
+    seconds[-1] = max(0.0, seconds[-1])  # iowait is not in the sum: a step back is just 0
+    return Reading(cpu, hundredths(seconds, total))
+
+
+def hundredths(seconds: Sequence[float], total: float) -> tuple[int, ...]:
+    """Each mode as integer hundredths of a percent of `total`: six rounded busy modes still
+    add up to `cpu` within 0.03 points. Only iowait can reach past 100 % (when idle went back),
+    so each is capped at 10000."""
+    scale = 10000.0 / total
+    return tuple(min(10000, round(s * scale)) for s in seconds)
 
 
 class Sampler:
@@ -45,16 +57,16 @@ class Sampler:
 
     def __init__(self, read: Callable[[], Any] = psutil.cpu_times) -> None:
         self._read = read
-        self._last: Counters | None = None
+        self._last: Any = None
 
     def prime(self) -> None:
         """Take a reading that only starts the next window; it is never stored."""
-        self._last = counters(self._read())
+        self._last = self._read()
 
-    def __call__(self) -> float:
-        """Busy percent since the previous reading; that reading must exist (prime first)."""
-        now = counters(self._read())
+    def __call__(self) -> Reading:
+        """The window since the previous reading; that reading must exist (prime first)."""
+        now = self._read()
         if self._last is None:
             raise RuntimeError("the sampler was not primed")
         before, self._last = self._last, now
-        return busy_percent(before, now)
+        return split(before, now)

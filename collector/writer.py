@@ -1,99 +1,145 @@
-"""Writes each sample through the backlog, survives write faults, and prunes old samples."""
+"""Writes each sample (and each pause) through the queue, in order, and survives write faults."""
 
 import logging
 import sqlite3
 import time
 from collections.abc import Callable
+from typing import Protocol
 
-from collector.backlog import Backlog
+from collector.backlog import Backlog, Row
+from collector.filecheck import stop_on_damage
+from collector.pause import Pause
+from collector.sampler import Reading
 from collector.store import Store
 
 FLUSH_MAX = 10_000  # rows per transaction when catching up, so one tick never runs long
-PRUNE_BATCH = 2_000  # rows per DELETE: a few milliseconds each
-PRUNE_EVERY = 3600.0
+PAUSES_KEPT = 1_000  # pauses waiting to be written, like samples; the oldest go first
+# On stop, samples that wait for a full disk are tried again for this long (the unit gives 15 s
+# to stop), every STOP_RETRY s: space freed by the person who read STATUS= still saves them.
+STOP_PATIENCE, STOP_RETRY = 10.0, 0.1
 log = logging.getLogger("collector")
 
 
-class Writer:
-    """The loop's `write`: queue, then write everything queued in order.
+class Status(Protocol):
+    def fault(self, text: str | None) -> None: ...
 
-    A database fault never escapes: the samples wait in the backlog and the next tick retries.
+
+class _NoStatus:
+    def fault(self, text: str | None) -> None:
+        pass
+
+
+def makes_room(exc: sqlite3.Error) -> bool:
+    """A fault a checkpoint may cure: the disk is full (of our own WAL, perhaps)."""
+    return getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_FULL", "SQLITE_IOERR"))
+
+
+class Writer:
+    """The loop's `write`: queue, then write everything queued in order; pauses likewise.
+
+    A database fault never escapes: the samples and pauses wait in memory and the next tick
+    retries. Damage does escape, as Damaged: nothing more may be written then.
     """
 
     def __init__(
         self,
         store: Store,
         backlog: Backlog,
-        retention_days: int,
-        interval: float,
-        now: Callable[[], float] = time.time,
+        housekeep: Callable[[], None] = lambda: None,
         mono: Callable[[], float] = time.monotonic,
+        status: Status | None = None,
     ) -> None:
-        self.store, self.backlog = store, backlog
-        self.retention = retention_days * 86400.0
-        self.prune_budget = min(interval / 4, 0.5)
-        self.now, self.mono = now, mono
-        self.next_prune = mono()
+        self.store, self.backlog, self.housekeep = store, backlog, housekeep
+        self.status = status or _NoStatus()
+        self.mono = mono
+        self.pauses: list[Pause] = []
         self.failing_since: float | None = None
+        self.failure: sqlite3.Error | None = None
+        self.closing = False
         self.dropped = 0
         self.collided = 0
 
-    def __call__(self, ts: float, cpu: float) -> None:
-        if not self.backlog.append(ts, cpu):
+    def __call__(self, ts: float, reading: Reading) -> None:
+        if not self.backlog.append(ts, reading):
             self._overflowed()
         self.flush()
         self.housekeep()
 
+    def pause(self, pause: Pause) -> None:
+        """Keep a pause for the next write (with the next sample, or at the stop)."""
+        self.pauses = [*self.pauses[-(PAUSES_KEPT - 1) :], pause]
+
     def flush(self) -> None:
         """Write the queue oldest first; on a fault keep it and log once per episode."""
+        self.store.fit_wal()
         waiting = len(self.backlog)
-        while len(self.backlog):
+        while len(self.backlog) or self.pauses:
             rows = self.backlog.head(FLUSH_MAX)
-            try:
-                collided = self.store.insert(rows)
-            except sqlite3.Error as exc:
-                self._failed(exc)
+            collided = self._insert(rows, self.pauses)
+            if collided is None:
                 return
             self.backlog.discard(len(rows))
+            self.pauses = []
             self._recovered(waiting)
             self._collisions(collided, len(rows))
             if len(rows) < FLUSH_MAX:
                 return
 
-    def housekeep(self) -> None:
-        """When due, delete old samples in small batches for at most a quarter interval."""
-        if not self.retention or self.mono() < self.next_prune:
-            return
-        deadline, cutoff, total = self.mono() + self.prune_budget, self.now() - self.retention, 0
+    def _insert(self, rows: list[Row], pauses: list[Pause]) -> list[float] | None:
+        """Insert, or after a "disk full" checkpoint and insert once more; None if it failed."""
         try:
-            while True:
-                deleted = self.store.prune(cutoff, PRUNE_BATCH)
-                total += deleted
-                if deleted < PRUNE_BATCH:
-                    self.next_prune = self.mono() + PRUNE_EVERY
-                    break
-                if self.mono() >= deadline:
-                    break  # more next tick; sampling comes first
-            if total:
-                self.store.vacuum()
+            return self.store.insert(rows, pauses)
         except sqlite3.Error as exc:
-            log.debug("retention postponed: %s", exc)
-            self.next_prune = self.mono() + 60
-            return
-        if total:
-            log.info(
-                "retention: deleted %d samples older than %g days", total, self.retention / 86400
-            )
+            fault = exc
+        stop_on_damage(self.store.path, fault)
+        if makes_room(fault) and self.store.checkpoint():
+            try:
+                collided = self.store.insert(rows, pauses)
+            except sqlite3.Error as exc:
+                stop_on_damage(self.store.path, exc)
+                fault = exc
+            else:
+                log.debug("%s; checkpointed the WAL to make room, and wrote", fault)
+                return collided
+        self._failed(fault)
+        return None
 
-    def close(self) -> int:
-        """Last attempt to write the queue; return how many samples could not be written."""
+    def close(self, sleep: Callable[[float], None] = time.sleep) -> int:
+        """Write the queue, trying for STOP_PATIENCE s while it fails; return how many samples
+        could not be written.
+
+        The checkpoint comes first: the WAL may hold the space the final flush needs.
+        """
+        self.closing = True
+        if len(self.backlog) or self.pauses:
+            self.store.checkpoint()
         self.flush()
+        deadline = self.mono() + STOP_PATIENCE
+        while (len(self.backlog) or self.pauses) and self.failure is not None:
+            if self.mono() >= deadline:
+                break
+            sleep(STOP_RETRY)
+            self.store.checkpoint()
+            self.flush()
         lost = len(self.backlog)
-        if lost:
-            log.error("%d samples could not be written and are lost", lost)
+        if lost or self.pauses:
+            log.error(
+                "%d samples (and %d pauses) could not be written and are lost",
+                lost,
+                len(self.pauses),
+            )
         return lost
 
     def _failed(self, exc: sqlite3.Error) -> None:
+        self.failure = exc
+        waiting = len(self.backlog)
+        if self.closing:
+            self.status.fault(
+                f"stopping: {waiting} samples wait to be written ({exc});"
+                f" retrying for up to {STOP_PATIENCE:g} s"
+            )
+        else:
+            self.status.fault(f"cannot write: {exc}; {waiting} samples wait in memory")
         if self.failing_since is None:
             self.failing_since = self.mono()
             log.warning(
@@ -107,6 +153,8 @@ class Writer:
     def _recovered(self, written: int) -> None:
         if self.failing_since is None:
             return
+        self.failure = None
+        self.status.fault(None)
         lost = f", {self.dropped} oldest were dropped" if self.dropped else ""
         log.warning(
             "writing works again after %.1f s: wrote %d waiting samples%s",

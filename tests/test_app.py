@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from collector.lock import acquire
+from shared.timeutil import minute_of
 from tests import routes
 from tests.conftest import require_root
 from tests.test_reader import digest, make_db
@@ -463,3 +464,22 @@ def test_a_host_that_is_not_allowed_gets_400_and_loopback_names_pass(db: Path) -
 def test_405_says_which_methods_are_allowed(db: Path) -> None:
     r = call(make_app(db, clock=lambda: NOW), "/api/samples", method="POST")
     assert r.code == 405 and r.headers["allow"] == "GET, HEAD"
+
+
+def test_averages_of_a_long_window_cover_every_minute_a_day_at_a_time(tmp_path: Path) -> None:
+    rows = [(NOW - 86_400 * 2 + 37 * i, float(i % 90)) for i in range(1, 4600)]
+    db = make_db(tmp_path / "c.db", rows, [(NOW - 200_000, 5.0)])
+    app = make_app(db, clock=lambda: NOW)
+    body = call(app, "/api/averages?minutes=3000").json()
+    minutes = [m for m, _, _ in body["averages"]]
+    assert minutes == list(range(int((NOW - 180_000) // 60 * 60), int(NOW // 60 * 60) + 60, 60))
+    by_hand: dict[int, list[float]] = {}
+    for ts, cpu in rows:
+        by_hand.setdefault(minute_of(ts), []).append(cpu)
+    for m, avg, count in body["averages"]:
+        found = by_hand.get(m, [])
+        assert count == len(found) and (avg is None) == (not found)
+        if found:
+            assert avg == pytest.approx(sum(found) / len(found))
+    csv_lines = call(app, "/api/averages.csv?minutes=3000").text.splitlines()
+    assert len(csv_lines) == len(minutes) + 1

@@ -9,26 +9,34 @@ from pathlib import Path
 
 import pytest
 
+from bench import idle_bench
 from bench.history import History
 from bench.load import parse_wrk
 from bench.stats import Row, Target, summarise
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require
 
 TINY = ["--quick", "--samples", "6", "--year-rows", "20000", "--reps", "2", "--load-seconds", "1"]
+TINY += ["--idle-seconds", "6"]
 FIGURES = (
     "collector: CPU per sample",
     "collector: resident memory (VmRSS)",
+    "collector: CPU per sample with modes, against the v2 collector",
+    "storage: file check at collector start (quick_check)",
     "viewer: resident memory after the run, year DB",
     "bytes per sample",
     "warm GET /, 1 h",
     "cold instant chart, 1 h",
     "cold instant chart, 24 h",
     "cold average chart, 24 h",
-    "/hour: cold GET /, 1 h",
-    "/day: cold instant chart, 24 h",
+    "cold modes chart, 24 h",
+    "cold GET /, 30 d",
+    "cold GET /, 365 d",
+    "first GET /, 365 d, fresh viewer",
+    "/30 days: cold GET /, 30 d",
+    "collector + viewer at 5 s, against sadc",
     "GET / throughput, 4 clients",
     "GET / throughput, 32 clients",
-    "first /metrics scrape, 1.2-day with modes",
+    "first /metrics scrape, 1.2-day history",
     "warm /metrics scrape, one new sample",
     "export of a 1.2-day at 5 s, openmetrics: time",
     "export of a 1.2-day at 5 s, openmetrics: peak resident memory",
@@ -48,6 +56,7 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_quick_run_prints_every_figure_with_floor_and_verdict() -> None:
+    require(idle_bench.sadc_path() is not None, "needs sysstat's sadc (.ci/run installs it)")
     # wrk when installed (CI installs it), else the benchmark's Python load generator.
     result = bench(*TINY)
     # 1 means a target was missed, which a noisy machine may do; 2 or a traceback is a bug.
@@ -71,9 +80,10 @@ def test_json_storage_figure_is_a_real_file_size_over_the_floor() -> None:
     assert result.returncode in (0, 1), result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["mode"].startswith("not the quiet full run") and report["machine"]["cores"] >= 1
-    (row,) = report["rows"]
-    assert row["floor"] == 16.0 and row["target"] == "<= 24 B"
-    # Each sample stores two values plus SQLite's record and page overhead: above 16 bytes.
+    row, check = report["rows"]
+    assert check["figure"].startswith("file check at collector start") and check["p50"] > 0
+    assert row["floor"] == 16.0 and row["target"] == "<= 40 B"
+    # Each sample stores two values, its modes, and SQLite's overhead: above 16 bytes.
     assert 16.0 < row["p50"] < 64.0, row
     assert row["status"] in ("PASS", "MISS")
 
@@ -82,7 +92,7 @@ def test_bad_usage_exits_2_with_one_line() -> None:
     result = bench("--only", "nonsense")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "choose from collector,storage,viewer,load,fleet" in result.stderr
+    assert "choose from idle,collector,storage,viewer,load,fleet" in result.stderr
 
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8080/

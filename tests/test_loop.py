@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from collector.backlog import Backlog
 from collector.loop import SystemClock, run
+from collector.pause import Pause
+from collector.sampler import Reading
 from collector.store import Store
 from collector.writer import Writer
 from shared.timeutil import interval_ratio, stamp
@@ -29,6 +31,7 @@ class FakeClock:
 
     def __init__(self, wall: float, latency: float = 0.0) -> None:
         self.w, self.m, self.latency = wall, 5000.0, latency
+        self.s = 0.0  # seconds suspended: a hook that suspends adds to w, m and s
         self.hooks: list[tuple[float, Callable[[FakeClock], None]]] = []
 
     def wall(self) -> float:
@@ -36,6 +39,9 @@ class FakeClock:
 
     def mono(self) -> float:
         return self.m
+
+    def slept(self) -> float:
+        return self.s
 
     def wait(self, seconds: float, stop: Event) -> None:
         # A real wait lasts at least a few microseconds, even for a remainder smaller than the
@@ -59,9 +65,9 @@ class FakeSampler:
     def prime(self) -> None:
         self.primes += 1
 
-    def __call__(self) -> float:
+    def __call__(self) -> Reading:
         self.calls += 1
-        return float(self.calls % 100)
+        return Reading(float(self.calls % 100), None)
 
 
 class FakeNotify:
@@ -78,17 +84,36 @@ class FakeNotify:
         self.statuses.append((ts, cpu))
 
 
+class Sink:
+    """The loop's `write`: hands samples to `on_sample`, keeps the pauses it reports."""
+
+    def __init__(self, on_sample: Callable[[float, Reading], None]) -> None:
+        self.on_sample = on_sample
+        self.pauses: list[Pause] = []
+
+    def __call__(self, ts: float, reading: Reading) -> None:
+        self.on_sample(ts, reading)
+
+    def pause(self, pause: Pause) -> None:
+        self.pauses.append(pause)
+
+
 class Recorder:
-    """The loop's `write`: records (stamp, value, wall time of the write); stops at `until`."""
+    """The loop's `write`: records (stamp, value, wall time of the write) and pauses; stops at
+    `until`."""
 
     def __init__(self, clock: FakeClock, stop: Event, until: float) -> None:
         self.clock, self.stop, self.until = clock, stop, until
         self.rows: list[tuple[float, float, float]] = []
+        self.pauses: list[Pause] = []
 
-    def __call__(self, ts: float, cpu: float) -> None:
-        self.rows.append((ts, cpu, self.clock.w))
+    def __call__(self, ts: float, reading: Reading) -> None:
+        self.rows.append((ts, reading.cpu, self.clock.w))
         if self.clock.w >= self.until:
             self.stop.set()
+
+    def pause(self, pause: Pause) -> None:
+        self.pauses.append(pause)
 
     @property
     def stamps(self) -> list[float]:
@@ -200,18 +225,18 @@ def test_a_clock_step_back_never_overwrites_a_stored_sample_and_carries_on(
 ) -> None:
     store = Store.open(tmp_path / "c.db", 50)
     clock = FakeClock(START)
-    writer = Writer(store, Backlog(100), 0, 5.0, now=clock.wall, mono=clock.mono)
+    writer = Writer(store, Backlog(100), mono=clock.mono)
     clock.at(START + 60, lambda c: setattr(c, "w", c.w - 30))
     stop, seen = Event(), []
 
-    def write(ts: float, cpu: float) -> None:
+    def write(ts: float, reading: Reading) -> None:
         seen.append(ts)
-        writer(ts, cpu)
+        writer(ts, reading)
         if clock.w >= START + 120:
             stop.set()
 
     with caplog.at_level(logging.WARNING, logger="collector"):
-        run(FakeSampler(), write, FakeNotify(), clock, 5.0, stop)
+        run(FakeSampler(), Sink(write), FakeNotify(), clock, 5.0, stop)
     assert caplog.text.count("stepped back by 30") == 1
     assert "already stored" in caplog.text
     rows = store.conn.execute("SELECT ts, cpu FROM samples ORDER BY ts").fetchall()
@@ -228,7 +253,7 @@ def test_a_stop_ends_a_long_wait_at_once() -> None:
     stop = Event()
     thread = threading.Thread(
         target=run,
-        args=(FakeSampler(), lambda ts, c: None, FakeNotify(), SystemClock(), 3600.0, stop),
+        args=(FakeSampler(), Sink(lambda ts, r: None), FakeNotify(), SystemClock(), 3600.0, stop),
     )
     thread.start()
     time.sleep(0.2)
@@ -250,14 +275,14 @@ def test_the_loop_pings_at_every_tick() -> None:
 def test_the_store_holds_what_the_loop_wrote(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "c.db", 50)
     clock, stop = FakeClock(START), Event()
-    writer = Writer(store, Backlog(10), 0, 0.5, now=clock.wall, mono=clock.mono)
+    writer = Writer(store, Backlog(10), mono=clock.mono)
     recorder = Recorder(clock, stop, START + 10)
 
-    def write(ts: float, cpu: float) -> None:
-        recorder(ts, cpu)
-        writer(ts, cpu)
+    def write(ts: float, reading: Reading) -> None:
+        recorder(ts, reading)
+        writer(ts, reading)
 
-    run(FakeSampler(), write, FakeNotify(), clock, 0.5, stop)
+    run(FakeSampler(), Sink(write), FakeNotify(), clock, 0.5, stop)
     store.close()
     with sqlite3.connect(tmp_path / "c.db") as conn:
         assert [
@@ -295,12 +320,79 @@ def test_waking_exactly_on_a_stamp_that_rounded_down_still_takes_that_tick() -> 
     clock, stop = FakeClock(stamp(below[0] - 5, ratio) + 0.01), Event()
     stamps: list[float] = []
 
-    def write(ts: float, cpu: float) -> None:
+    def write(ts: float, reading: Reading) -> None:
         assert ts not in stamps, f"{ts!r} offered twice"
         stamps.append(ts)
         if len(stamps) >= 50:
             stop.set()
 
-    run(FakeSampler(), write, FakeNotify(), clock, 0.1, stop)
+    run(FakeSampler(), Sink(write), FakeNotify(), clock, 0.1, stop)
     assert stamp(below[0], ratio) in stamps
     assert ticks(stamps, ratio) == list(range(below[0] - 4, below[0] + 46))
+
+
+def test_a_clock_step_back_between_ticks_is_no_stall_and_loses_no_window(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Found at 0.1 s: the wall clock stepped back by 3.002 s just as a tick woke (at 10.103,
+    # now 7.101). Waiting for the next stamp on the new time (7.2) kept the window open 0.1 s
+    # more: 0.202 s in all, taken for a stall ("no reading for 0.2 s"), primed again, lost.
+    clock = FakeClock(1_700_000_000.03, latency=0.003)
+    clock.at(1_700_000_010.1, lambda c: setattr(c, "w", c.w - 3.002))
+    with caplog.at_level(logging.WARNING, logger="collector"):
+        write, sampler = drive(clock, 0.1, 20)
+    assert caplog.text.count("stepped back by 3.0") == 1
+    assert "no reading" not in caplog.text
+    assert sampler.primes == 1 and sampler.calls == len(write.rows)
+    # The window the step cut short was closed at once, stamped with the tick just passed on
+    # the new time (7.1, already stored: the writer drops it as a collision).
+    stamps = write.stamps
+    back = next(i for i, (a, b) in enumerate(itertools.pairwise(stamps)) if b < a)
+    assert stamps[back : back + 3] == [1_700_000_010.0, 1_700_000_007.1, 1_700_000_007.2]
+
+
+def test_a_stall_is_reported_as_a_pause_from_the_last_reading_to_the_new_prime() -> None:
+    clock = FakeClock(START)
+
+    def stall(c: FakeClock) -> None:  # SIGSTOP for a minute: no time asleep
+        c.w += 60
+        c.m += 60
+
+    clock.at(START + 30, stall)
+    write, _ = drive(clock, 5.0, 150)
+    (p,) = write.pauses
+    assert p.kind == "stall" and p.slept == 0.0
+    before = max(r[2] for r in write.rows if r[2] <= START + 30)
+    after = min(r[0] for r in write.rows if r[0] > START + 30)
+    # From the wall time of the last reading before it to the prime that ended it, which is
+    # at most one interval before the first sample after it.
+    assert p.start == before and after - 5.0 <= p.stop < after
+    assert p.stop - p.start > 60
+
+
+def test_a_suspend_is_measured_by_boottime_minus_monotonic_and_reported_as_one() -> None:
+    clock = FakeClock(START)
+
+    def suspend(c: FakeClock) -> None:  # the host sleeps 10 minutes: BOOTTIME counts them
+        c.w += 600
+        c.m += 600
+        c.s += 600
+
+    clock.at(START + 30, suspend)
+    write, sampler = drive(clock, 5.0, 800)
+    (p,) = write.pauses
+    assert p.kind == "suspend" and p.slept == 600.0
+    assert sampler.primes == 2
+
+
+def test_a_short_sleep_inside_a_long_stall_is_a_stall() -> None:
+    clock = FakeClock(START)
+
+    def mostly_stalled(c: FakeClock) -> None:
+        c.w += 100
+        c.m += 100
+        c.s += 20  # asleep for a fifth of it
+
+    clock.at(START + 30, mostly_stalled)
+    write, _ = drive(clock, 5.0, 300)
+    assert [(p.kind, p.slept) for p in write.pauses] == [("stall", 20.0)]

@@ -1,16 +1,19 @@
 """The store on real files: schema, migration, WAL while open, rollback mode at rest, refusals."""
 
 import hashlib
+import logging
 import os
 import sqlite3
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from collector.store import Store, StoreError
-from shared.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+from collector.backlog import Row
+from collector.store import RunInfo, Store, StoreError
+from shared.schema import APPLICATION_ID, MIGRATIONS, MODES, SCHEMA_VERSION
 
 
 @pytest.fixture
@@ -18,6 +21,11 @@ def umask022() -> Iterator[None]:
     old = os.umask(0o022)
     yield
     os.umask(old)
+
+
+def plain(pairs: list[tuple[float, float]]) -> list[Row]:
+    """(ts, cpu) pairs as rows for Store.insert: modes NULL, as for a sample put in by hand."""
+    return [(ts, cpu, *(None,) * len(MODES)) for ts, cpu in pairs]
 
 
 def names(conn: sqlite3.Connection, kind: str) -> set[str]:
@@ -38,9 +46,9 @@ def test_a_new_database_has_the_schema_and_runs_in_wal(tmp_path: Path, umask022:
     assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
     assert {"samples", "runs"} <= names(conn, "table")
     assert {"minute_means", "gaps", "sample_intervals"} <= names(conn, "view")
-    assert store.journal_mode() == "wal"
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
-    store.insert([(60.0, 10.0)])
+    store.insert(plain([(60.0, 10.0)]))
     assert sidecars(db) == ["c.db-shm", "c.db-wal"]
     for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
         assert stat.S_IMODE(path.stat().st_mode) == 0o640, path
@@ -50,7 +58,7 @@ def test_a_new_database_has_the_schema_and_runs_in_wal(tmp_path: Path, umask022:
 def test_a_clean_close_leaves_rollback_mode_and_no_sidecars(tmp_path: Path) -> None:
     db = tmp_path / "c.db"
     store = Store.open(db, 50)
-    store.insert([(60.0, 10.0), (65.0, 20.0)])
+    store.insert(plain([(60.0, 10.0), (65.0, 20.0)]))
     store.close()
     assert sidecars(db) == []
     ro = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -58,18 +66,50 @@ def test_a_clean_close_leaves_rollback_mode_and_no_sidecars(tmp_path: Path) -> N
     assert ro.execute("SELECT count(*) FROM samples").fetchone()[0] == 2
     ro.close()
     again = Store.open(db, 50)
-    assert again.journal_mode() == "wal"  # back to WAL at start
+    assert again.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # back at start
     again.close()
+
+
+def test_a_reader_that_holds_the_file_open_past_a_second_leaves_it_in_wal_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "c.db"
+    store = Store.open(db, 50)
+    store.insert(plain([(60.0, 10.0)]))
+    reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    assert reader.execute("SELECT count(*) FROM samples").fetchone() == (1,)
+    with caplog.at_level(logging.WARNING, logger="collector"):
+        store.close()
+    reader.close()
+    # The first version swallowed this: no word that the file rests in WAL mode.
+    assert "holds" in caplog.text and "stays in WAL mode" in caplog.text
+
+
+def test_a_reader_that_lets_go_within_the_second_does_not_keep_the_file_in_wal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "c.db"
+    store = Store.open(db, 50)
+    store.insert(plain([(60.0, 10.0)]))
+    reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
+    reader.execute("SELECT count(*) FROM samples").fetchone()
+    timer = threading.Timer(0.3, reader.close)
+    timer.start()
+    with caplog.at_level(logging.WARNING, logger="collector"):
+        store.close()
+    timer.join()
+    assert sidecars(db) == []
+    assert "stays in WAL mode" not in caplog.text
 
 
 def test_runs_record_start_interval_pid_version_and_stop(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "c.db", 50)
-    run_id = store.begin_run(1000.0, 0.5, 4242, "9.9")
+    run_id = store.begin_run(RunInfo(1000.0, 0.5, 4242, "9.9", "b0", 900.0))
     store.end_run(run_id, 1010.0)
     row = store.conn.execute(
-        "SELECT started, interval, pid, version, stopped FROM runs"
+        "SELECT started, interval, pid, version, boot_id, booted, stopped FROM runs"
     ).fetchone()
-    assert row == (1000.0, 0.5, 4242, "9.9", 1010.0)
+    assert row == (1000.0, 0.5, 4242, "9.9", "b0", 900.0, 1010.0)
     store.close()
 
 
@@ -101,7 +141,7 @@ def test_a_version_1_database_is_migrated_keeping_its_data(tmp_path: Path) -> No
 
 def test_prune_deletes_only_older_samples_in_batches(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "c.db", 50)
-    store.insert([(float(t), 1.0) for t in range(1, 101)])
+    store.insert(plain([(float(t), 1.0) for t in range(1, 101)]))
     assert store.prune(51.0, 30) == 30
     assert store.prune(51.0, 30) == 20
     assert store.prune(51.0, 30) == 0

@@ -1,7 +1,9 @@
 """The real viewer while the file changes under it: collector starts and stops, broken pages."""
 
+import fcntl
 import http.client
 import json
+import os
 import signal
 import sqlite3
 import threading
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.lockfile import lock_path
 from tests.conftest import Child, require_root, wait_for
 from tests.test_reader import make_db
 from tests.test_viewer_process import (
@@ -153,10 +156,12 @@ def _fine(route: str, code: int, body: bytes) -> bool:
     return code == 200 and isinstance(answer["samples"], list)
 
 
-def test_a_file_it_can_never_open_is_an_error_after_the_retries(
+def test_a_wal_file_at_rest_is_read_as_immutable_unless_a_collector_holds_the_lock(
     tmp_path: Path, spawn: Spawn, base_env: dict[str, str]
 ) -> None:
-    """SQLite's trap: a WAL file without -shm in a directory the viewer cannot write."""
+    """SQLite's trap: a WAL file without -shm in a directory the viewer cannot write. With no
+    -wal and no collector it cannot change, so the viewer reads it as immutable; while a
+    collector holds the lock it might, and the viewer says so after its retries."""
     require_root()
     state = tmp_path / "state"
     state.mkdir()
@@ -164,10 +169,17 @@ def test_a_file_it_can_never_open_is_an_error_after_the_retries(
     sqlite3.connect(db).execute("PRAGMA journal_mode = WAL").connection.close()
     assert sorted(p.name for p in state.iterdir()) == ["cpuload.db"]  # -wal and -shm gone
     viewer, base = start_viewer(spawn, read_only_viewer(state, db), base_env)
-    code, health = get_json(base + "healthz")
+    assert get(base + "api/samples")[0] == 200
+    assert get_json(base + "healthz")[1]["status"] in ("ok", "stale")  # NOW is import time
+    fd = os.open(lock_path(db), os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a starting collector holds it
+        code, health = get_json(base + "healthz")
+        code_samples, body = get(base + "api/samples")
+    finally:
+        os.close(fd)
     assert code == 503 and health["status"] == "error", health
     assert "unable to open database file; retry; if it persists, check" in health["reason"]
-    code, body = get(base + "api/samples")
-    assert code == 503 and body.decode().count("\n") == 1
+    assert code_samples == 503 and body.decode().count("\n") == 1
     viewer.check_alive()
     assert "Traceback" not in viewer.output()

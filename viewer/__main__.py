@@ -7,24 +7,17 @@ import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import FrameType
-from typing import Any
 
-import waitress
-
-from shared.settings import ViewerSettings, viewer_settings
+from shared import logs
+from shared.settings import ViewerSettings, default_db, viewer_settings
 from viewer.api import Truncated
 from viewer.app import make_app
 from viewer.hosts import Hosts
+from viewer.server import Server
 
-# Idle or slow clients are dropped after CHANNEL_TIMEOUT s; at most CONNECTIONS at once. An idle
-# connection costs a few kB but holds a slot until then: at 64, 150 idle ones starved every
-# other client for 30 s. poll() rather than select(), which fails past descriptor 1023.
-THREADS, CONNECTIONS, CHANNEL_TIMEOUT = 4, 512, 30
-# A worker thread waits for a slow client once this much of its answer is unsent; the largest
-# answer (a day at 0.1 s from /api/samples, ~33 MB) stays below it, so a slow reader never holds
-# a thread: what it has not read yet waits in a temporary file (waitress spills past 1 MB).
-HIGH_WATERMARK = 64 * 1024 * 1024
+PROG = "cpuload-viewer"
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
@@ -36,50 +29,34 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     (port in use, not permitted).
     """
     settings = viewer_settings(argv, environ)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="cpuload-viewer: %(levelname)s %(message)s"
-    )
+    # The root logger, so waitress's lines carry journald priorities as the viewer's do.
+    root = logs.setup(settings.log_level, environ, logging.getLogger())
     # waitress would announce itself too; the one startup line below is ours.
-    logging.getLogger("waitress").setLevel(max(logging.WARNING, logging.root.level))
+    logging.getLogger("waitress").setLevel(max(logging.WARNING, root.level))
     # "Task queue depth is N" for every request that waits for a thread floods the journal.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     logging.getLogger("waitress").addFilter(_one_line)
     try:
-        server = _server(settings)
+        app = make_app(settings.db, hosts=hosts_of(settings))
+        server = Server(app, settings.host, settings.port)
     except ValueError:  # waitress: the host name does not resolve
-        print(
-            f"cpuload-viewer: error: --host {settings.host} is not an address of this"
-            " machine or a name that resolves; pass e.g. --host 127.0.0.1",
-            file=sys.stderr,
+        why = (
+            f"--host {settings.host} is not an address of this machine or a name that"
+            " resolves; pass e.g. --host 127.0.0.1"
         )
+        logs.fatal(PROG, why, environ)
         return 2
     except OSError as exc:
-        print(f"cpuload-viewer: error: {_why(exc, settings)}", file=sys.stderr)
+        logs.fatal(PROG, _why(exc, settings), environ)
         return 2 if exc.errno == errno.EADDRNOTAVAIL else 1
-    host, port = _address(server)
-    print(f"cpuload-viewer: serving http://{host}:{port}/ from {settings.db}", file=sys.stderr)
-    sys.stderr.flush()
+    host, port = _address(server.addresses[0])
+    logs.announce(root, f"{PROG}: serving http://{host}:{port}/ from {settings.db}")
+    _warn_if_unreachable(settings.db, default_db(environ))
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     with contextlib.suppress(KeyboardInterrupt):
         server.run()  # returns on KeyboardInterrupt, after closing its sockets
     return 0
-
-
-def _server(settings: ViewerSettings) -> Any:
-    return waitress.create_server(
-        make_app(settings.db, hosts=hosts_of(settings)),
-        host=settings.host,  # always given: waitress alone would listen on every interface
-        port=settings.port,
-        threads=THREADS,
-        connection_limit=CONNECTIONS,
-        asyncore_use_poll=True,
-        outbuf_high_watermark=HIGH_WATERMARK,
-        channel_timeout=CHANNEL_TIMEOUT,
-        cleanup_interval=10,
-        ident="cpuload-viewer",
-        clear_untrusted_proxy_headers=True,
-    )
 
 
 def hosts_of(settings: ViewerSettings) -> Hosts:
@@ -89,9 +66,29 @@ def hosts_of(settings: ViewerSettings) -> Hosts:
     return Hosts(settings.allowed_hosts)
 
 
-def _address(server: Any) -> tuple[str, int]:
-    listen = getattr(server, "effective_listen", None)
-    host, port = listen[0] if listen else (server.effective_host, server.effective_port)
+def _warn_if_unreachable(db: Path, default: Path) -> None:
+    """Say so at start when no collector could ever write the file (it refuses the path).
+
+    The default path's directory is made by the collector (or by systemd's StateDirectory=),
+    so only a path the user gave is checked; the viewer serves on either way.
+    """
+    if db == default:
+        return
+    try:
+        there = db.parent.is_dir()
+    except OSError:
+        return  # a directory closed to the viewer is the collector's and may well exist
+    if not there:
+        logging.getLogger("viewer").warning(
+            "directory %s does not exist, so no collector can write %s; create it or give"
+            " --db the path the collector writes",
+            db.parent,
+            db.name,
+        )
+
+
+def _address(address: tuple[str, int]) -> tuple[str, int]:
+    host, port = address
     return (f"[{host}]" if ":" in str(host) else str(host)), int(port)
 
 

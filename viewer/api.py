@@ -91,13 +91,25 @@ def samples_csv(batches: Iterable[list[Row]]) -> Iterator[bytes]:
         yield _csv([r.ts, utc(r.ts), r.cpu, *(r.modes or ("",) * len(MODES))] for r in batch)
 
 
-def averages(minutes: Sequence[tuple[int, float | None, int]], t0: float, t1: float) -> bytes:
-    return json.dumps({"from": t0, "to": t1, "averages": [list(m) for m in minutes]}).encode()
+Minutes = list[tuple[int, float | None, int]]
 
 
-def averages_csv(minutes: Iterable[tuple[int, float | None, int]]) -> Iterator[bytes]:
+def averages(chunks: Iterable[Minutes], t0: float, t1: float) -> Iterator[bytes]:
+    """{"from", "to", "averages": [[minute, avg, count], ...]}, a chunk of minutes at a time."""
+    head = json.dumps({"from": t0, "to": t1})
+    yield (head[:-1] + ', "averages": [').encode()
+    comma = ""
+    for chunk in chunks:
+        if chunk:
+            yield (comma + json.dumps([list(m) for m in chunk])[1:-1]).encode()
+            comma = ","
+    yield b"]}"
+
+
+def averages_csv(chunks: Iterable[Minutes]) -> Iterator[bytes]:
     yield _csv([AVERAGES_CSV])
-    yield _csv([m, utc(m), "" if avg is None else avg, n] for m, avg, n in minutes)
+    for chunk in chunks:
+        yield _csv([m, utc(m), "" if avg is None else avg, n] for m, avg, n in chunk)
 
 
 def minute_series(

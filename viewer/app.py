@@ -5,6 +5,7 @@ snapshot -> facts and, where the answer is not cached, the window -> one rendere
 """
 
 import importlib.resources
+import itertools
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -202,20 +203,29 @@ def make_app(
             etag = _weak(ctx, sp, now, kind)
             if answers.fresh(bottle.request, etag):
                 return answers.not_modified(bottle.response, etag)
-            minutes = api.minute_series(_minute_means(ctx, sp), window.minute_starts(sp.t0, sp.t1))
+            chunks = _minute_chunks(ctx, sp)
             if kind == "averages":
-                answer = answers.make(etag, api.averages(minutes, sp.t0, sp.t1), JSON)
-                return answers.send(bottle.request, bottle.response, answer)
-            body = api.averages_csv(minutes)
-            return answers.stream(bottle.request, bottle.response, etag, CSV, body)
+                body, mime = api.averages(chunks, sp.t0, sp.t1), JSON
+            else:
+                body, mime = api.averages_csv(chunks), CSV
+            return answers.stream(bottle.request, bottle.response, etag, mime, body)
 
         return read(use, now, lambda st: use(Context(None, None, st)))
 
-    def _minute_means(ctx: Context, sp: Span) -> list[Any]:
+    def _minute_chunks(ctx: Context, sp: Span) -> Iterator[api.Minutes]:
+        """Every minute of the window: up to a day from the kept minute cells, longer windows
+        a day at a time (a year is 525,600 minutes: streamed, never held)."""
+        starts = window.minute_starts(sp.t0, sp.t1)
         if ctx.conn is None or ctx.facts is None:
-            return []
+            return iter([[(m, None, 0) for m in starts]])
+        if sp.minutes > window.TABLE_MINUTES:
+            day = range(starts.start, min(starts.start + 1440 * 60, starts.stop), 60)
+            first = rows.minute_means(ctx.conn, day)  # before the status line: a plain 503
+            rest = range(day.stop, starts.stop, 60)
+            return itertools.chain([first], rows.minute_chunks(db, rest))
         ask = Ask(ctx.facts.runs, ctx.facts.version >= 3, _newest(ctx.facts, sp.t1))
-        return store.grids.get(60.0).window(ctx.conn, ask, sp.t0, sp.t1)[1]
+        found = store.grids.get(60.0).window(ctx.conn, ask, sp.t0, sp.t1)[1]
+        return iter([api.minute_series(found, starts)])
 
     def gap_list() -> Any:
         now = clock()

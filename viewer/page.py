@@ -252,10 +252,6 @@ def _column_row(m: Means) -> str:
     )
 
 
-def error_page(db: Path, st: Status, span: Span, now: float) -> str:
-    return document(span, st, now, {"state": state(db, st, now)})
-
-
 _HEAD = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

@@ -1,5 +1,6 @@
 """Opening the collector's file read-only: one short-lived `mode=ro` connection per use."""
 
+import os
 import sqlite3
 import time
 import urllib.parse
@@ -8,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from shared.lockfile import collector_holds
 from shared.schema import SchemaError, read_version
 
 T = TypeVar("T")
@@ -55,17 +57,14 @@ def open_ro(path: Path, snapshot: bool = False) -> Iterator[sqlite3.Connection]:
     """
     if not _exists(path):
         raise Unavailable("no-data", f"{path} does not exist yet; is cpuload-collector running?")
-    uri = f"file:{urllib.parse.quote(str(path.absolute()))}?mode=ro"
+    conn, immutable = _connect(path)
     try:
-        # A short busy timeout: read() does the waiting, within PATIENCE, not SQLite.
-        conn = sqlite3.connect(uri, uri=True, timeout=PAUSE, check_same_thread=False)
-    except sqlite3.Error as exc:
-        raise _failed(path, exc) from None
-    try:
-        _check(conn, path)
         if snapshot:
             conn.execute("BEGIN")
         yield conn
+        if immutable and collector_holds(path):
+            # A collector started during the read and may have changed the file under it.
+            raise Unavailable("error", f"cannot read {path}: a collector just started", True)
     except sqlite3.Error as exc:
         raise _failed(path, exc) from None
     except (ValueError, TypeError, OverflowError):
@@ -76,6 +75,45 @@ def open_ro(path: Path, snapshot: bool = False) -> Iterator[sqlite3.Connection]:
         ) from None
     finally:
         conn.close()
+
+
+def _connect(path: Path) -> tuple[sqlite3.Connection, bool]:
+    """A checked `mode=ro` connection, or an `immutable=1` one for a WAL file at rest.
+
+    A WAL file whose -wal and -shm are gone (the last connection, say a sqlite3 shell, closed
+    cleanly) cannot be opened `mode=ro` without write access to its directory: SQLite must
+    create the -shm. With no -wal there is nothing newer than the file itself, and with no
+    collector holding the lock nothing writes it, so reading it as immutable is exact; open_ro
+    checks the lock again after the read. True in the pair means immutable.
+    """
+    try:
+        return _open(path, "mode=ro"), False
+    except sqlite3.Error as exc:
+        if not _at_rest(path, exc):
+            raise _failed(path, exc) from None
+    try:
+        return _open(path, "mode=ro&immutable=1"), True
+    except sqlite3.Error as exc:
+        raise _failed(path, exc) from None
+
+
+def _open(path: Path, params: str) -> sqlite3.Connection:
+    uri = f"file:{urllib.parse.quote(str(path.absolute()))}?{params}"
+    # A short busy timeout: read() does the waiting, within PATIENCE, not SQLite.
+    conn = sqlite3.connect(uri, uri=True, timeout=PAUSE, check_same_thread=False)
+    try:
+        _check(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _at_rest(path: Path, exc: sqlite3.Error) -> bool:
+    """The file cannot be opened for want of its -shm, has no -wal, and no collector runs."""
+    if not getattr(exc, "sqlite_errorname", "").startswith("SQLITE_CANTOPEN"):
+        return False
+    return not os.path.lexists(f"{path}-wal") and not collector_holds(path)
 
 
 def missing(path: Path) -> bool:

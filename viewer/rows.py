@@ -1,5 +1,5 @@
 """Sample-by-sample reads on a read-only connection: a short window's points, the samples
-around a window, the pauses in it, minute means, and the batches the JSON and CSV stream."""
+around a window, the pauses in it, and the batches the JSON and CSV stream."""
 
 import functools
 import sqlite3
@@ -77,14 +77,25 @@ def pauses(conn: sqlite3.Connection, version: int, a: float, b: float) -> list[P
     ]
 
 
-def minute_sums(conn: sqlite3.Connection, a: float, b: float) -> list[tuple[int, float, int]]:
-    """(minute, sum of cpu, count) for the minutes whose samples lie in a < ts <= b."""
+def minute_means(conn: sqlite3.Connection, starts: range) -> list[tuple[int, float | None, int]]:
+    """(minute, avg, count) for every minute in `starts`, each over all its samples."""
     f = "CAST(ts / 60 AS INTEGER) * 60"
-    sql = f"""SELECT minute, sum(cpu), count(*) FROM (
+    sql = f"""SELECT minute, avg(cpu), count(*) FROM (
                 SELECT cpu, CASE WHEN {f} >= ts THEN {f} - 60 ELSE {f} END AS minute
                 FROM samples WHERE ts > ? AND ts <= ? AND {SAMPLE})
-              GROUP BY minute ORDER BY minute"""
-    return [(int(m), float(s), int(n)) for m, s, n in conn.execute(sql, (a, b))]
+              GROUP BY minute"""
+    found = {
+        int(m): (float(a), int(n)) for m, a, n in conn.execute(sql, (starts.start, starts.stop))
+    }
+    return [(m, *found.get(m, (None, 0))) for m in starts]
+
+
+def minute_chunks(path: Path, starts: range) -> Iterator[list[tuple[int, float | None, int]]]:
+    """minute_means() a day at a time, each day on its own short connection (as batches)."""
+    day = 1440 * 60
+    for first in range(starts.start, starts.stop, day):
+        chunk = range(first, min(first + day, starts.stop), 60)
+        yield reader.read(path, functools.partial(minute_means, starts=chunk))
 
 
 def batch(conn: sqlite3.Connection, moded: bool, after: float, t1: float) -> list[Row]:

@@ -14,7 +14,7 @@ from shared.timeutil import minute_of
 from viewer import gaps, rows
 from viewer.cache import Grids
 from viewer.cells import Ask, Means, Point
-from viewer.facts import Facts, Run, interval_at, stretches
+from viewer.facts import Facts, Run, stretches
 
 COLUMNS = 720  # pixel columns of a chart's plot: more samples than this are drawn per column
 TABLE_MINUTES = 1440  # the page lists every minute up to a day; longer windows per column
@@ -103,11 +103,6 @@ def empty(t0: float, t1: float) -> Window:
     """The window of a file that does not exist yet: axes only, one gap."""
     hole = gaps.holes([], (), t0, t1, None, None)
     return Window(t0, t1, [], False, gaps.name(hole, (), (), False), [], None, frozenset())
-
-
-def status_interval(facts: Facts, t1: float) -> float:
-    """The interval of the run current at the window's end (what a past window reports)."""
-    return interval_at(facts.runs, t1)
 
 
 def minute_starts(t0: float, t1: float) -> range:
