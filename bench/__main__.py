@@ -7,7 +7,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import collector_bench, idle_bench, load, markdown, quick_check, viewer_bench
+from bench import (
+    collector_bench,
+    fleet_bench,
+    idle_bench,
+    load,
+    markdown,
+    quick_check,
+    viewer_bench,
+)
 from bench.history import History
 from bench.machine import describe
 from bench.options import YEAR_ROWS, Options, parse
@@ -79,7 +87,7 @@ def run(opts: Options, work: Path) -> list[Row]:
         samples = opts.collector_warmup + opts.collector_window * opts.collector_windows
         progress(f"collector and bare loop side by side, {samples} samples each")
         rows += collector_rows(opts, work)
-    if not {"storage", "viewer", "load"} & set(opts.sections):
+    if not {"storage", "viewer", "load", "fleet"} & set(opts.sections):
         return rows
     progress(f"building a history of {opts.year_rows:,} samples")
     year = History(work / "year.db", opts.year_rows)
@@ -89,6 +97,10 @@ def run(opts: Options, work: Path) -> list[Row]:
         rows.append(quick_check.measure(year, f"{history_label(year.rows)} at 5 s"))
     if {"viewer", "load"} & set(opts.sections):
         rows += viewer_rows(opts, work, year)
+    if "fleet" in opts.sections:
+        label = history_label(year.rows)
+        progress(f"fleet: /metrics and cpuload-export on the {label} history")
+        rows += fleet_bench.measure(year, work, opts.warm_reps, label)
     year.close()
     return rows
 

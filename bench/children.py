@@ -25,12 +25,19 @@ class ChildError(RuntimeError):
     """A child did not start or died; the message holds its last output."""
 
 
+MODULES = {
+    "cpuload-collector": "collector",
+    "cpuload-viewer": "viewer",
+    "cpuload-export": "viewer.export",
+}
+
+
 def program(name: str) -> list[str]:
     """The console script beside this Python, else `python -m` from the checkout."""
     installed = Path(sys.executable).parent / name
     if installed.exists():
         return [str(installed)]
-    return [sys.executable, "-m", name.removeprefix("cpuload-")]
+    return [sys.executable, "-m", MODULES[name]]
 
 
 def clean_env(state: Path) -> dict[str, str]:
@@ -51,18 +58,30 @@ class Child:
     """A child whose stdout and stderr go to `log`, a file: it never blocks on a full pipe,
     and the whole output is there to read (and to show) after it ended."""
 
-    def __init__(self, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        log: Path,
+        env: dict[str, str] | None = None,
+        stdout: Path | None = None,
+    ) -> None:
+        """`stdout`: a file for its standard output alone (the log then has only stderr)."""
         self.argv = argv
         self.log = log
         self._log_file = log.open("wb")
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+        out = stdout.open("wb") if stdout is not None else None
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out or self._log_file,
+                stderr=self._log_file if out else subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        finally:
+            if out is not None:
+                out.close()  # the child has its own copy
 
     @property
     def pid(self) -> int:
@@ -100,6 +119,22 @@ class Child:
             self.check_alive()
             time.sleep(0.02)
         raise ChildError(f"{self.name} printed no line matching {pattern!r}: {self.tail()}")
+
+    def finish(self, timeout: float) -> tuple[int, float]:
+        """Wait for it to exit by itself: its exit status and its peak resident memory in MB
+        (ru_maxrss from wait4, which a child's /proc no longer shows once it ended)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                self.stop(signal.SIGKILL)
+                raise ChildError(f"{self.name} still ran after {timeout:g} s: {self.tail()}")
+            time.sleep(0.02)
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self._log_file.close()
+        return self.proc.returncode, usage.ru_maxrss * 1024 / 1e6  # KiB -> MB (10^6 bytes)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
         """`sig` (SIGTERM), then SIGKILL after `timeout` seconds; returns the exit status."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-SECTIONS = ("idle", "collector", "storage", "viewer", "load")
+SECTIONS = ("idle", "collector", "storage", "viewer", "load", "fleet")
 YEAR_ROWS = 365 * 24 * 720  # a year at 5 s: 6,307,200
 LATEST = Path(__file__).resolve().parent.parent / "docs" / "bench" / "latest.json"
 

@@ -3,6 +3,7 @@
 import argparse
 import math
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,9 @@ from typing import TypeVar
 from shared import __version__
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+EXPORT_FORMATS = ("csv", "json", "openmetrics")
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*", re.ASCII)
+OWN_LABELS = ("mode",)  # the export's own label names
 MIN_INTERVAL, MAX_INTERVAL = 0.1, 3600.0
 MAX_RETENTION_DAYS = 36500
 T = TypeVar("T")
@@ -32,6 +36,16 @@ class ViewerSettings:
     port: int
     log_level: str
     allowed_hosts: tuple[str, ...] | None = None  # None: loopback names and --host
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    db: Path
+    format: str
+    minutes: tuple[str, ...]  # as given: the viewer's window rules parse them, as for HTTP
+    end: tuple[str, ...]
+    labels: tuple[tuple[str, str], ...]
+    log_level: str
 
 
 def default_db(environ: Mapping[str, str]) -> Path:
@@ -98,6 +112,48 @@ def viewer_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> V
         port=_pick(p, args.port, environ, "CPULOAD_PORT", _port, 8080),
         log_level=_pick(p, args.log_level, environ, "CPULOAD_LOG_LEVEL", _log_level, "info"),
         allowed_hosts=_pick(p, args.allowed_hosts, environ, "CPULOAD_ALLOWED_HOSTS", _hosts, None),
+    )
+
+
+def export_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> ExportSettings:
+    """Parse the export's flags; bad usage exits 2 with a one-line reason."""
+    p = _parser("cpuload-export", "Write a window of the database to stdout, read-only.")
+    p.add_argument(
+        "--format",
+        choices=EXPORT_FORMATS,
+        default="csv",
+        help="csv (as /api/samples.csv), json (as /api/samples) or openmetrics (for promtool"
+        " tsdb create-blocks-from openmetrics); default csv",
+    )
+    p.add_argument(
+        "--minutes", metavar="N", help="the window's length in minutes, 1 to 525600; default 60"
+    )
+    p.add_argument(
+        "--end",
+        metavar="T",
+        help="the window's end: Unix seconds or local time YYYY-MM-DDTHH:MM[:SS] with an"
+        " optional Z or +HH:MM; default now",
+    )
+    p.add_argument(
+        "--label",
+        type=_label,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a label for every openmetrics series, e.g. instance=web1; may be repeated",
+    )
+    args = p.parse_args(argv)
+    names = [name for name, _ in args.label]
+    if len(set(names)) < len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        p.error(f"argument --label: give each label name once; {', '.join(twice)} came twice")
+    return ExportSettings(
+        db=_db(args.db, environ),
+        format=args.format,
+        minutes=() if args.minutes is None else (args.minutes,),
+        end=() if args.end is None else (args.end,),
+        labels=tuple(args.label),
+        log_level=_pick(p, args.log_level, environ, "CPULOAD_LOG_LEVEL", _log_level, "info"),
     )
 
 
@@ -188,6 +244,17 @@ def _hosts(raw: str) -> tuple[str, ...]:
             " (e.g. cpu.example.org,10.0.0.5 or * for any)"
         )
     return names
+
+
+def _label(raw: str) -> tuple[str, str]:
+    name, eq, value = raw.partition("=")
+    if not eq or not LABEL_NAME.fullmatch(name) or name.startswith("__") or name in OWN_LABELS:
+        raise argparse.ArgumentTypeError(
+            f"label {raw!r} is not NAME=VALUE with a Prometheus label name (letters, digits and"
+            f" _, not starting with a digit or __, not {' or '.join(OWN_LABELS)}),"
+            " e.g. instance=web1"
+        )
+    return name, value
 
 
 def _path(raw: str) -> str:

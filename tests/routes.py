@@ -18,5 +18,6 @@ WINDOW = (
     "/api/gaps",
 )
 HEALTH = "/healthz"
+METRICS = "/metrics"
 STATIC = ("/static/viewer.js", "/static/viewer.css", "/static/favicon.svg")
-ALL = (*WINDOW, HEALTH, *STATIC)
+ALL = (*WINDOW, HEALTH, METRICS, *STATIC)

@@ -36,6 +36,11 @@ FIGURES = (
     "collector + viewer at 5 s, against sadc",
     "GET / throughput, 4 clients",
     "GET / throughput, 32 clients",
+    "first /metrics scrape, 1.2-day history",
+    "warm /metrics scrape, one new sample",
+    "export of a 1.2-day at 5 s, openmetrics: time",
+    "export of a 1.2-day at 5 s, openmetrics: peak resident memory",
+    "export of a 1.2-day at 5 s, csv: peak resident memory",
 )
 
 
@@ -87,7 +92,7 @@ def test_bad_usage_exits_2_with_one_line() -> None:
     result = bench("--only", "nonsense")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "choose from idle,collector,storage,viewer,load" in result.stderr
+    assert "choose from idle,collector,storage,viewer,load,fleet" in result.stderr
 
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8080/

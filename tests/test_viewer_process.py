@@ -1,5 +1,6 @@
 """The real viewer as a child process, alone and beside the real collector on one temp DB."""
 
+import http.client
 import itertools
 import json
 import re
@@ -7,6 +8,7 @@ import signal
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -273,3 +275,61 @@ def test_reads_a_database_written_elsewhere(
     _, base = start_viewer(spawn, [*VIEWER, "--db", str(db), "--port", "0"], base_env)
     code, body = get_json(base + "api/samples?minutes=5")
     assert code == 200 and len(body["samples"]) in (59, 60)
+
+
+def host_status(url: str, host: str, path: str = "/healthz") -> int:
+    """The status of a request whose Host header is `host`, whatever the URL says."""
+    where = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname or "", where.port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Host": host})
+        answer = conn.getresponse()
+        body = answer.read().decode()
+        assert answer.status != 400 or "allowed-hosts" in body, body
+        return answer.status
+    finally:
+        conn.close()
+
+
+def test_allowed_hosts_from_the_flag_and_the_environment(
+    tmp_path: Path, spawn: Spawn, base_env: dict[str, str]
+) -> None:
+    """A Host header naming another host gets 400 (DNS rebinding); the default allows the
+    loopback names and --host; --allowed-hosts, or CPULOAD_ALLOWED_HOSTS, replaces it."""
+    db = make_db(tmp_path / "c.db", [(time.time() - 1, 5.0)], [(time.time() - 10, 5.0)])
+    argv = [*VIEWER, "--db", str(db), "--port", "0"]
+    cases: list[tuple[list[str], dict[str, str], list[str], list[str]]] = [
+        ([], {}, ["localhost", "127.0.0.1:{port}", "LOCALHOST:{port}"], ["evil.example"]),
+        (
+            ["--allowed-hosts", "cpu.example.org"],
+            {},
+            ["cpu.example.org:{port}", "CPU.Example.org"],
+            ["localhost", "evil.example", "cpu.example.org.evil.example"],
+        ),
+        ([], {"CPULOAD_ALLOWED_HOSTS": "a.example, b.example"}, ["b.example"], ["localhost"]),
+        (
+            ["--allowed-hosts", "flag.example"],
+            {"CPULOAD_ALLOWED_HOSTS": "env.example"},
+            ["flag.example"],
+            ["env.example"],
+        ),
+        ([], {"CPULOAD_ALLOWED_HOSTS": "*"}, ["evil.example", "localhost"], []),
+    ]
+    for flags, env, allowed, refused in cases:
+        viewer, url = start_viewer(spawn, [*argv, *flags], {**base_env, **env})
+        port = str(urllib.parse.urlsplit(url).port)
+        for host in allowed:
+            assert host_status(url, host.format(port=port)) == 200, (flags, env, host)
+            assert host_status(url, host.format(port=port), "/metrics") == 200, (flags, host)
+        for host in refused:
+            assert host_status(url, host.format(port=port)) == 400, (flags, env, host)
+            assert host_status(url, host.format(port=port), "/metrics") == 400, (flags, host)
+        assert viewer.stop() == 0
+    for flags, env in (
+        (["--allowed-hosts", "bad host!"], {}),
+        ([], {"CPULOAD_ALLOWED_HOSTS": ","}),
+    ):
+        child = spawn([*argv, *flags], env={**base_env, **env}, name="viewer")
+        assert child.proc.wait(timeout=30) == 2
+        lines = child.output().strip().splitlines()
+        assert lines[-1].startswith("cpuload-viewer: error:") and "allowed hosts" in lines[-1]

@@ -21,8 +21,7 @@ PROG = "cpuload-viewer"
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
-    """cpuload-viewer [--db PATH] [--host ADDR] [--port N] [--allowed-hosts LIST]
-    [--log-level L]
+    """cpuload-viewer [--db PATH] [--host ADDR] [--port N] [--allowed-hosts LIST] [--log-level L]
 
     Environment: CPULOAD_DB, CPULOAD_HOST, CPULOAD_PORT, CPULOAD_ALLOWED_HOSTS,
     CPULOAD_LOG_LEVEL, STATE_DIRECTORY, XDG_STATE_HOME. Exit 0 on SIGTERM/SIGINT; 2 on bad

@@ -1,4 +1,4 @@
-"""make_app(db) -> Bottle: the page and its parts, three charts, JSON and CSV, /healthz.
+"""make_app(db) -> Bottle: the page and its parts, three charts, JSON and CSV, /healthz, /metrics.
 
 Every data route goes one way: the window (`minutes`, `end`) parsed once -> one read-only
 snapshot -> facts and, where the answer is not cached, the window -> one rendered answer.
@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import bottle
 
-from viewer import answers, api, charts, facts, page, reader, rows, span, window
+from viewer import answers, api, charts, facts, metrics, page, reader, rows, span, window
 from viewer.answers import Answer
 from viewer.cache import Caches
 from viewer.cells import Ask
@@ -63,6 +63,7 @@ def make_app(
     store = Caches() if caches is None else caches
     allowed = Hosts.default("127.0.0.1") if hosts is None else hosts
     files = {n: (importlib.resources.files("viewer") / "static" / n).read_bytes() for n in STATIC}
+    registry = metrics.registry(db, clock)  # the app's own: nothing global
     app.add_hook("before_request", lambda: allowed.check(bottle.request))
     app.add_hook("after_request", lambda: _secure(bottle.response))
     app.default_error_handler = _error
@@ -269,6 +270,7 @@ def make_app(
         ("/api/averages.csv", lambda: averages("averages.csv")),
         ("/api/gaps", gap_list),
         ("/healthz", healthz),
+        ("/metrics", lambda: metrics.answer(registry, bottle.request, bottle.response)),
         ("/static/<name>", static),
     ):
         app.route(path, "GET", route)

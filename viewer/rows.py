@@ -3,9 +3,9 @@ around a window, the pauses in it, and the batches the JSON and CSV stream."""
 
 import functools
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from shared.schema import MODE_COLUMNS, MODES
 from viewer import reader
@@ -14,6 +14,7 @@ from viewer.facts import SAMPLE
 from viewer.gaps import Pause
 
 BATCH = 20_000
+P = TypeVar("P", bound=tuple[Any, ...])  # a row whose first value is its ts
 
 
 class Row(NamedTuple):
@@ -110,10 +111,40 @@ def batches(path: Path, moded: bool, after: float, t1: float) -> Iterator[list[R
     """The samples after < ts <= t1, oldest first, in batches each read on its own short
     connection, so a slow client never holds a read transaction open. Raises Unavailable,
     also "no-data" if the file went away: the caller has started its answer already."""
+    return _paged(path, functools.partial(batch, moded=moded, t1=t1), after)
+
+
+def stamped(
+    conn: sqlite3.Connection, mode: int | None, after: float, t1: float
+) -> list[tuple[float, float]]:
+    """The first BATCH (ts, value) with after < ts <= t1, oldest first: the value is `cpu`,
+    or with `mode` (an index into MODES) that mode's percent, of the samples with modes.
+    Two columns, no Row: an export of a year reads the file once per series."""
+    value, only = "cpu", ""
+    if mode is not None:
+        value = f"{MODE_COLUMNS[mode]} / 100.0"  # the same division as row()'s
+        only = "".join(f" AND {c} IS NOT NULL" for c in MODE_COLUMNS)
+    sql = (
+        f"SELECT ts, {value} FROM samples"
+        f" WHERE ts > ? AND ts <= ? AND {SAMPLE}{only} ORDER BY ts LIMIT ?"
+    )
+    return conn.execute(sql, (after, t1, BATCH)).fetchall()
+
+
+def stamped_batches(
+    path: Path, mode: int | None, after: float, t1: float
+) -> Iterator[list[tuple[float, float]]]:
+    """stamped() over the whole span, in batches as batches() reads them."""
+    return _paged(path, functools.partial(stamped, mode=mode, t1=t1), after)
+
+
+def _paged(path: Path, read: Callable[..., list[P]], after: float) -> Iterator[list[P]]:
+    """`read(conn, after=...)` again from the last stamp of each full batch, each time on a
+    fresh read-only connection."""
     while True:
-        rows = reader.read(path, functools.partial(batch, moded=moded, after=after, t1=t1))
-        if rows:
-            yield rows
-        if len(rows) < BATCH:
+        found = reader.read(path, functools.partial(read, after=after))
+        if found:
+            yield found
+        if len(found) < BATCH:
             return
-        after = rows[-1].ts
+        after = found[-1][0]
