@@ -33,6 +33,7 @@ BAND_MIN = 4.0  # px: a 20 s gap in a day is a hair; a band never narrower than 
 # Labels are sized for the phone layout (the chart scaled to 390 px): pygal's margins must hold
 # them at that size, or "100" loses its first digit.
 LABEL_SIZE = 24
+EDGE = 0.055  # of the plot's width: half a label at LABEL_SIZE
 _LABELS = {
     "instant": "Chart of the CPU load samples; the gaps are listed above, the minute means below",
     "average": "Chart of the mean CPU load of each minute; the same values are in the table below",
@@ -124,7 +125,9 @@ def _render(
     top: float,
     stacks: list[list[Point]] | None,
 ) -> Chart:
-    ticks = labels.ticks(win.t0, win.t1)
+    # A label fits beside the y labels and inside the right margin at phone size (~90 px wide
+    # at LABEL_SIZE on an ~830 px plot): the first no longer lands on "0".
+    ticks = labels.ticks(win.t0, win.t1, EDGE)
     chart = _frame(win.t0, win.t1, top, ticks)
     names = [title for title, values, _ in lines if values]
     for title, values, width in lines:

@@ -75,15 +75,17 @@ def crosses_midnight(t0: float, t1: float) -> bool:
     return local_datetime(t0).date() != local_datetime(t1).date()
 
 
-def ticks(t0: float, t1: float) -> list[Tick]:
-    """At most eight labels on whole local steps across (t0, t1]; a tick that starts a new day
-    (or the first, where the window crosses midnight) carries the date on a second line."""
+def ticks(t0: float, t1: float, edge: float = 0.0) -> list[Tick]:
+    """At most eight labels on whole local steps across (t0, t1], none within `edge` of the
+    start (nor half that of the end: a label is centred on its tick); a tick that starts a new
+    day (or the first, where the window crosses midnight) carries the date on a second line."""
     span = t1 - t0
     step = next((s for s in _STEPS if span / s <= MAX_TICKS), None)
     if step is None:
-        return _day_ticks(t0, t1)
+        return [t for t in _day_ticks(t0, t1) if _clear(t.ts, t0, t1, edge)]
     first = _next_local_multiple(t0, step)
     stamps = [first + i * step for i in range(int((t1 - first) // step) + 1)]
+    stamps = [ts for ts in stamps if _clear(ts, t0, t1, edge)]
     dated = crosses_midnight(t0, t1)
     out, previous = [], None
     for ts in stamps:
@@ -93,6 +95,10 @@ def ticks(t0: float, t1: float) -> list[Tick]:
         out.append(Tick(ts, text, local.strftime("%b %-d") if new_day else ""))
         previous = local.date()
     return out
+
+
+def _clear(ts: float, t0: float, t1: float, edge: float) -> bool:
+    return edge <= (ts - t0) / (t1 - t0) <= 1 - edge / 2
 
 
 def _next_local_multiple(t0: float, step: int) -> float:
