@@ -50,7 +50,7 @@ def measure(work: Path, seconds: float) -> list[Row]:
     try:
         children["collector"].wait_line(r"cpuload-collector: writing ")
         children["viewer"].wait_line(r"cpuload-viewer: serving ")
-        time.sleep(2 * INTERVAL)  # past the first samples and start-up work
+        time.sleep(min(2 * INTERVAL, seconds))  # past the first samples and start-up work
         before = {name: run_cpu_seconds(c.pid) for name, c in children.items()}
         time.sleep(seconds)
         for c in children.values():

@@ -16,7 +16,7 @@ from bench.stats import Row, Target, summarise
 from tests.conftest import ROOT, require
 
 TINY = ["--quick", "--samples", "6", "--year-rows", "20000", "--reps", "2", "--load-seconds", "1"]
-TINY += ["--idle-seconds", "6"]
+TINY += ["--idle-seconds", "3"]
 FIGURES = (
     "collector: CPU per sample",
     "collector: resident memory (VmRSS)",
