@@ -13,7 +13,7 @@ from pathlib import Path
 # reach 4 MB) and trimmed to WAL_LIMIT bytes after a reset, should a long reader have let it
 # grow. With less than LOW_SPACE free on the file system it is folded back after every commit:
 # otherwise the WAL takes the last free pages and a checkpoint, which must grow the file by a
-# page now and then, can no longer run (measured on a 200 kB tmpfs: docs/NOTES-collector.md).
+# page now and then, can no longer run (found on a 200 kB tmpfs: docs/collector.md).
 WAL_PAGES, TIGHT_PAGES = 100, 1
 WAL_LIMIT = 512 * 1024
 LOW_SPACE = 4 * 1024 * 1024

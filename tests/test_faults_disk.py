@@ -108,17 +108,37 @@ def check_nothing_lost(db: Path, outage: Outage, hold: float, says: str) -> None
     assert outage.longest_silence < WATCHDOG_USEC / 1e6
 
 
-def record(faults: FaultFigures, outage: Outage, db: Path) -> None:
-    """The outage's figures for docs/reliability.md."""
+def record(faults: FaultFigures, outage: Outage, db: Path, label: str = "") -> None:
+    """The outage's figures for docs/reliability.md, each name after `label`."""
     stamps = [ts for ts, _ in samples(db)]
     expected = round((stamps[-1] - stamps[0]) / INTERVAL) + 1
-    faults.record("interval", INTERVAL, "s")
-    faults.record("time without a successful write", outage.seconds, "s")
-    faults.record("watchdog pings during it", outage.pings)
-    faults.record("longest time between two pings", outage.longest_silence, "s")
-    faults.record("watchdog limit (WATCHDOG_USEC)", WATCHDOG_USEC / 1e6, "s")
-    faults.record("samples kept in memory, then written", outage.queued)
-    faults.record("samples missing between the first and the last", expected - len(stamps))
+    said = [m for m in outage.statuses if m.startswith("STATUS=cannot write")][-1]
+    for name, value, unit in (
+        ("interval", INTERVAL, "s"),
+        ("time without a successful write", outage.seconds, "s"),
+        ("watchdog pings during it", outage.pings, ""),
+        ("longest time between two pings", outage.longest_silence, "s"),
+        ("watchdog limit (WATCHDOG_USEC)", WATCHDOG_USEC / 1e6, "s"),
+        ("samples kept in memory, then written", outage.queued, ""),
+        ("what systemctl status said last during it", said.removeprefix("STATUS="), ""),
+        ("samples missing between the first and the last", expected - len(stamps), ""),
+        ("of them in a pause the collector recorded (starved, not the fault)", gone(db), ""),
+    ):
+        faults.record(label + name, value, unit)
+
+
+def gone(db: Path) -> int:
+    """Ticks without a sample that lie in a pause the collector recorded."""
+    stamps = [ts for ts, _ in samples(db)]
+    every = [b - a for a, b in itertools.pairwise(stamps)]
+    missing = sum(round(step / INTERVAL) - 1 for step in every)
+    return missing - unexplained(db, stamps)
+
+
+def unexplained(db: Path, stamps: list[float]) -> int:
+    """Ticks without a sample that no pause the collector recorded explains."""
+    breaks = unexplained_breaks(stamps, INTERVAL, pauses(db))
+    return sum(round((b - a) / INTERVAL) - 1 for a, b in breaks)
 
 
 def summary(outage: Outage) -> str:
@@ -222,13 +242,17 @@ def test_a_full_disk_queues_samples_pings_the_watchdog_and_writes_them_all_when_
     finally:
         reader.release()
     check_nothing_lost(db, outage, 3.0, "full")
-    record(faults, outage, db)
+    record(faults, outage, db, "full disk: ")
     print(f"\ndisk full: {summary(outage)}")
 
 
 @pytest.mark.slow
 def test_a_file_system_its_own_wal_would_fill_keeps_taking_every_sample(
-    tmp_path: Path, spawn: Spawn, base_env: dict[str, str], listener: Listener
+    tmp_path: Path,
+    spawn: Spawn,
+    base_env: dict[str, str],
+    listener: Listener,
+    faults: FaultFigures,
 ) -> None:
     """~15 s: 120 samples at 0.1 s on 200 kB. The first version stopped for good after 33,
     when its WAL (SQLite checkpoints at 1,000 pages, 4 MB) had filled the disk."""
@@ -240,11 +264,23 @@ def test_a_file_system_its_own_wal_would_fill_keeps_taking_every_sample(
         assert child.stop() == 0
         stamps = [ts for ts, _ in samples(db)]
         whole = every_tick(db, stamps)
+        missing = unexplained(db, stamps)
         out = child.output()
         size = sum(p.stat().st_size for p in tiny.iterdir())
     assert whole and len(stamps) >= 120, out
     assert "lost" not in out and "Traceback" not in out, out
+    faults.record("200 kB file system: samples taken at 0.1 s", len(stamps))
+    faults.record("200 kB file system: ticks missing (no recorded pause)", missing)
+    faults.record("200 kB file system: bytes used at the stop", size, "B")
+    said = logged(out, "folding the WAL back after every write").replace(str(db), "FILE")
+    faults.record("200 kB file system: the log's line about it", said)
     print(f"\n200 kB tmpfs: {len(stamps)} samples in order, {size} bytes used; log:\n{out}")
+
+
+def logged(out: str, words: str) -> str:
+    """The message of the first log line that holds `words`, without its time and level."""
+    lines = [line for line in out.splitlines() if words in line]
+    return lines[0].split(" ", 2)[-1] if lines else "(not logged)"
 
 
 def alive_and_count(child: Child, db: Path) -> int:
@@ -254,7 +290,11 @@ def alive_and_count(child: Child, db: Path) -> int:
 
 @pytest.mark.slow
 def test_a_stop_while_the_disk_is_full_writes_everything_once_space_returns(
-    small_fs: Path, spawn: Spawn, base_env: dict[str, str], listener: Listener
+    small_fs: Path,
+    spawn: Spawn,
+    base_env: dict[str, str],
+    listener: Listener,
+    faults: FaultFigures,
 ) -> None:
     """~5 s: SIGTERM while the disk is full; the test frees the space when STATUS= says that
     samples wait, and they are written before the collector exits 0."""
@@ -271,7 +311,8 @@ def test_a_stop_while_the_disk_is_full_writes_everything_once_space_returns(
         waiting = wait_for(lambda: listener.since(t1, prefix="STATUS=stopping: "), 10, "stop")
         filler.unlink()
         reader.release()
-        assert child.proc.wait(15) == 0
+        code = child.proc.wait(15)
+        assert code == 0
     finally:
         reader.release()
     out = child.output()
@@ -284,4 +325,9 @@ def test_a_stop_while_the_disk_is_full_writes_everything_once_space_returns(
         assert conn.execute("SELECT stopped FROM runs").fetchone()[0] is not None
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     conn.close()
+    status = waiting[0].removeprefix("STATUS=")
+    faults.record("stop while full: samples waiting at SIGTERM", int(status.split()[1]))
+    faults.record("stop while full: what systemctl status said", status)
+    faults.record("stop while full: ticks missing up to the stop", unexplained(db, stamps))
+    faults.record("stop while full: exit status", code)
     print(f"\nstop while full: {waiting[0]}")

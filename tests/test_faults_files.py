@@ -179,7 +179,11 @@ def the_last_page_overwritten(path: Path) -> None:
     ids=["cut-by-1000-bytes", "interior-page", "last-page"],
 )
 def test_a_damaged_file_is_refused_at_start_byte_for_byte_untouched(
-    tmp_path: Path, base_env: dict[str, str], make: Callable[[Path], None], says: str
+    tmp_path: Path,
+    base_env: dict[str, str],
+    make: Callable[[Path], None],
+    says: str,
+    faults: FaultFigures,
 ) -> None:
     # The first version wrote 38 samples in 4 s into each of these and logged nothing.
     db = tmp_path / "c.db"
@@ -190,6 +194,12 @@ def test_a_damaged_file_is_refused_at_start_byte_for_byte_untouched(
     assert "restore it from a backup" in result.stderr
     assert digest(db) == before, "the file was changed"
     assert not [p.name for p in tmp_path.glob("c.db-*")], "a journal or WAL was left beside it"
+    faults.record(make.__name__.replace("_", " "), one_line(result.stderr, db))
+
+
+def one_line(text: str, db: Path) -> str:
+    """A line the collector printed, as the docs show it: FILE for the database's path."""
+    return text.strip().replace(str(db), "FILE")
 
 
 # A writer killed while its newest pages live only in the -wal: the file is then shorter
@@ -206,7 +216,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 
 def test_a_file_whose_newest_pages_are_in_its_wal_after_sigkill_is_not_refused(
-    tmp_path: Path, spawn: Callable[..., Child], base_env: dict[str, str]
+    tmp_path: Path, spawn: Callable[..., Child], base_env: dict[str, str], faults: FaultFigures
 ) -> None:
     db = tmp_path / "c.db"
     killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(db)], timeout=60)
@@ -214,12 +224,18 @@ def test_a_file_whose_newest_pages_are_in_its_wal_after_sigkill_is_not_refused(
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.close()
-    assert db.stat().st_size < pages * page_size(db)  # the case this test is about
+    short = pages * page_size(db) - db.stat().st_size
+    assert short > 0  # the case this test is about
     child, _ = start(
         spawn, base_env, "--db", str(db), "--interval", "0.1", "--retention-days", "0"
     )
     wait_for(lambda: len(samples(db)) > 20_000, 15, "new samples after the killed ones")
     assert child.stop() == 0
+    faults.record("after a SIGKILL: rows only in the -wal", 20_000)
+    faults.record("after a SIGKILL: the file short of its pages by", short, "B")
+    faults.record(
+        "after a SIGKILL: samples the collector added, not refused", len(samples(db)) - 20_000
+    )
 
 
 def root_page(db: Path) -> int:
@@ -250,7 +266,7 @@ def checkpoint_between_ticks(child: Child, db: Path) -> None:
 
 
 def test_damage_met_while_writing_stops_the_collector_and_its_restart_refuses_the_file(
-    tmp_path: Path, spawn: Callable[..., Child], base_env: dict[str, str]
+    tmp_path: Path, spawn: Callable[..., Child], base_env: dict[str, str], faults: FaultFigures
 ) -> None:
     db = tmp_path / "c.db"
     child, _ = start(spawn, base_env, "--db", str(db), "--interval", "0.1")
@@ -258,7 +274,8 @@ def test_damage_met_while_writing_stops_the_collector_and_its_restart_refuses_th
     checkpoint_between_ticks(child, db)
     overwrite_page(db, root_page(db), seed=9)  # the page every insert must read
     child.proc.send_signal(signal.SIGCONT)
-    assert child.proc.wait(15) == 1
+    code = child.proc.wait(15)
+    assert code == 1
     out = child.output()
     lines = [line for line in out.splitlines() if "error" in line.lower()]
     assert lines[-1].startswith("cpuload-collector: error: ") and "is damaged" in lines[-1], out
@@ -266,3 +283,7 @@ def test_damage_met_while_writing_stops_the_collector_and_its_restart_refuses_th
     again = run_collector(db, base_env)
     assert_refused(again, "is damaged")
     assert os.path.exists(db)
+    faults.record("damage met while writing: exit status", code)
+    faults.record("damage met while writing: the line", one_line(lines[-1], db))
+    faults.record("the next start: exit status", again.returncode)
+    faults.record("the next start: the line", one_line(again.stderr, db))

@@ -1,4 +1,4 @@
-"""Fault 8: clean stops while another reader holds the file open, then the owner's sqlite3 shell.
+"""Fault 9: clean stops while another reader holds the file open, then the owner's sqlite3 shell.
 
 The collector can switch the file back to rollback mode at a clean stop only when no other
 connection is open. A reader that holds it (a sqlite3 shell, a backup) leaves it in WAL mode;
@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import threading
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 
 from shared.lockfile import lock_path
 from tests.conftest import Child, free_port, require_root, require_tool, wait_for
+from tests.fault_figures import FaultFigures
 from tests.test_collector_process import samples
 from tests.test_viewer_process import (
     COLLECTOR,
@@ -43,6 +45,7 @@ class Poller(threading.Thread):
         self.rounds = 0
         self.answers = 0
         self.failures: list[str] = []
+        self.health: Counter[str] = Counter()  # /healthz's statuses
         self.done = threading.Event()
         self.go = threading.Event()  # cleared: hold still between two rounds
         self.still = threading.Event()
@@ -61,7 +64,9 @@ class Poller(threading.Thread):
                     self.failures.append(f"/{route}: {code} {body[:200]!r}")
             code, body = get(self.base + "healthz")
             # No collector runs between the stops: "stale" is right; "error" never is.
-            if json.loads(body)["status"] not in ("ok", "stale"):
+            status = json.loads(body)["status"]
+            self.health[status] += 1
+            if status not in ("ok", "stale"):
                 self.failures.append(f"/healthz: {code} {body[:200]!r}")
             self.rounds += 1
 
@@ -76,7 +81,7 @@ def more_than(db: Path, count: int) -> Callable[[], bool]:
 
 @pytest.mark.slow
 def test_clean_stops_under_a_held_reader_then_the_owners_sqlite3_never_close_the_viewer(
-    tmp_path: Path, spawn: Spawn, base_env: dict[str, str]
+    tmp_path: Path, spawn: Spawn, base_env: dict[str, str], faults: FaultFigures
 ) -> None:
     """~60 s: 20 starts and clean stops at 0.1 s, each stop waiting its second for the reader."""
     require_root()
@@ -116,7 +121,8 @@ def test_clean_stops_under_a_held_reader_then_the_owners_sqlite3_never_close_the
             [shell, str(db), "SELECT count(*) FROM samples"], capture_output=True, text=True
         )
         assert out.returncode == 0 and int(out.stdout) == stored, out
-        assert sorted(p.name for p in state.iterdir()) == ["cpuload.db", "cpuload.db.lock"]
+        left = sorted(p.name for p in state.iterdir())
+        assert left == ["cpuload.db", "cpuload.db.lock"]
         poller.go.set()
         wait_for(poller.rounds_from_now(5), 30, "five rounds of every route after it")
         poller.go.clear()
@@ -129,7 +135,8 @@ def test_clean_stops_under_a_held_reader_then_the_owners_sqlite3_never_close_the
         finally:
             os.close(fd)
         assert held[0] == 503 and b"unable to open" in held[1], held
-        assert get(base + "api/samples")[0] == 200
+        released = get(base + "api/samples")[0]
+        assert released == 200
     finally:
         poller.done.set()
         poller.go.set()
@@ -137,4 +144,12 @@ def test_clean_stops_under_a_held_reader_then_the_owners_sqlite3_never_close_the
         reader.close()
     assert warned == STOPS, "a stop under a held reader must say that the file stays in WAL"
     assert not poller.failures, poller.failures[:5]
+    faults.record("clean stops while a reader held the file", STOPS)
+    faults.record("of them that said it stays in WAL mode, and exited 0", warned)
+    faults.record("files left after the owner's sqlite3 closed", ", ".join(left))
+    faults.record("viewer answers to every route all along, all 200", poller.answers)
+    said = ", ".join(f"{n} x {status}" for status, n in sorted(poller.health.items()))
+    faults.record("/healthz said (no collector between the stops: stale)", said)
+    faults.record("/api/samples while the test held the collector's lock", held[0])
+    faults.record("/api/samples once it let go", released)
     print(f"\n{STOPS} stops, {poller.answers} answers, {poller.rounds} rounds, all 200")

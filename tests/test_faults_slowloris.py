@@ -1,4 +1,4 @@
-"""Fault 9: clients that send their headers slowly, or broken requests, on real sockets.
+"""Fault 10: clients that send their headers slowly, or broken requests, on real sockets.
 
 512 connections that each trickled a header line every 5 s used to hold every slot for as long
 as they trickled: waitress's idle timeout counts from the last byte. viewer/server.py closes a
@@ -16,6 +16,7 @@ import pytest
 from waitress.adjustments import Adjustments
 
 from tests.conftest import Child
+from tests.fault_figures import FaultFigures
 from tests.test_reader import make_db
 from tests.test_viewer_process import VIEWER, get, start_viewer
 from viewer.server import CONNECTIONS, HEADER_TIMEOUT, SECURITY_HEADERS
@@ -48,7 +49,7 @@ def closed_after(sock: socket.socket, limit: float) -> float:
 
 @pytest.mark.slow
 def test_headers_that_never_end_are_cut_off_even_on_an_idle_server(
-    viewer: tuple[Child, str],
+    viewer: tuple[Child, str], faults: FaultFigures
 ) -> None:
     """~11 s: half a request, then silence. The idle timeout alone would wait 30 s and the
     event loop, idle, sleeps 30 s at a time: the deadline holds all the same."""
@@ -57,6 +58,7 @@ def test_headers_that_never_end_are_cut_off_even_on_an_idle_server(
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
         seconds = closed_after(sock, HEADER_TIMEOUT + 10)
     assert HEADER_TIMEOUT - 0.5 <= seconds <= HEADER_TIMEOUT + 2.5, seconds
+    faults.record("half a request, then silence: closed after", seconds, "s")
 
 
 class Trickle(threading.Thread):
@@ -87,7 +89,7 @@ class Trickle(threading.Thread):
 
 @pytest.mark.slow
 def test_512_trickling_connections_lock_nobody_out_for_longer_than_the_header_deadline(
-    viewer: tuple[Child, str],
+    viewer: tuple[Child, str], faults: FaultFigures
 ) -> None:
     """~12 s: every slot taken by a connection that sends a header line every 5 s."""
     child, base = viewer
@@ -105,6 +107,10 @@ def test_512_trickling_connections_lock_nobody_out_for_longer_than_the_header_de
     child.check_alive()
     assert answer.startswith((b"HTTP/1.1 200 ", b"HTTP/1.1 503 ")), answer[:100]
     assert waited <= HEADER_TIMEOUT + 3, waited
+    faults.record("connections trickling a header line every 5 s", CONNECTIONS)
+    faults.record("an honest client's /healthz answered after", waited, "s")
+    status = answer.split(b"\r\n", 1)[0].decode("latin-1")
+    faults.record("its status line (503: /healthz saying stale, as no collector runs)", status)
     print(f"\n{CONNECTIONS} trickling connections; an honest client waited {waited:.1f} s")
 
 
@@ -134,7 +140,7 @@ def raw(base: str, request: bytes) -> bytes:
     ids=["400", "431", "413"],
 )
 def test_waitress_own_error_answers_carry_the_security_headers(
-    viewer: tuple[Child, str], request_bytes: bytes, status: bytes
+    viewer: tuple[Child, str], request_bytes: bytes, status: bytes, faults: FaultFigures
 ) -> None:
     _, base = viewer
     answer = raw(base, request_bytes)
@@ -143,6 +149,11 @@ def test_waitress_own_error_answers_carry_the_security_headers(
     for name, value in SECURITY_HEADERS:
         assert f"{name.lower()}: {value.lower()}" in head, (name, head)
     assert get(base + "healthz")[0] in (200, 503)  # and the viewer serves on
+    carried = sum(f"{name.lower()}: {value.lower()}" in head for name, value in SECURITY_HEADERS)
+    faults.record(
+        f"waitress's own {status.decode()}: security headers it carried",
+        f"{carried} of {len(SECURITY_HEADERS)}",
+    )
 
 
 def main_thread_wakes(pid: int) -> int:
@@ -151,11 +162,15 @@ def main_thread_wakes(pid: int) -> int:
 
 
 @pytest.mark.slow
-def test_an_idle_viewer_does_not_wake_every_second(viewer: tuple[Child, str]) -> None:
+def test_an_idle_viewer_does_not_wake_every_second(
+    viewer: tuple[Child, str], faults: FaultFigures
+) -> None:
     """~6 s. Waitress's loop wakes every second by default (1.3 CPU-s an hour idle here)."""
     child, base = viewer
     assert get(base + "healthz")[0] in (200, 503)
     time.sleep(1.5)  # the connection's close, then nothing
     before = main_thread_wakes(child.pid)
     time.sleep(4)
-    assert main_thread_wakes(child.pid) - before <= 1
+    woke = main_thread_wakes(child.pid) - before
+    assert woke <= 1
+    faults.record("an idle viewer's main thread: wake-ups in 4 s", woke)
