@@ -133,13 +133,13 @@ class Writer:
     def _failed(self, exc: sqlite3.Error) -> None:
         self.failure = exc
         waiting = len(self.backlog)
+        count = "1 sample waits" if waiting == 1 else f"{waiting} samples wait"
         if self.closing:
             self.status.fault(
-                f"stopping: {waiting} samples wait to be written ({exc});"
-                f" retrying for up to {STOP_PATIENCE:g} s"
+                f"stopping: {count} to be written ({exc}); retrying for up to {STOP_PATIENCE:g} s"
             )
         else:
-            self.status.fault(f"cannot write: {exc}; {waiting} samples wait in memory")
+            self.status.fault(f"cannot write: {exc}; {count} in memory")
         if self.failing_since is None:
             self.failing_since = self.mono()
             log.warning(
