@@ -194,9 +194,10 @@ def test_a_file_older_than_schema_3_keeps_no_cells_between_requests(tmp_path: Pa
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     conn.execute("PRAGMA user_version = 2")
     conn.execute("INSERT INTO runs (started, interval) VALUES (?, 0.5)", (M,))
-    conn.executemany(
-        "INSERT INTO samples VALUES (?, ?)", [(M + 0.5 * i, 10.0) for i in range(1, 8000)]
-    )
+    with conn:  # one transaction, not 8,000
+        conn.execute("BEGIN")
+        rows = [(M + 0.5 * i, 10.0) for i in range(1, 8000)]
+        conn.executemany("INSERT INTO samples VALUES (?, ?)", rows)
     grids = Grids()
     end = M + 3999.5
     build(db, end - 1800, end, grids)
