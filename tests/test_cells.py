@@ -24,8 +24,8 @@ def build(db: Path, t0: float, t1: float, grids: Grids | None = None) -> window.
     with reader.open_ro(db) as conn:
         found = facts.read(conn, db, t1)
         kept = grids or Grids()
-        kept.sync(conn, found)
-        return window.build(conn, found, kept, t0, t1)
+        epoch = kept.sync(conn, found)
+        return window.build(conn, found, kept, t0, t1, epoch)
 
 
 def interval_of(runs: Sequence[tuple[float, float]], ts: float) -> float:
@@ -247,3 +247,39 @@ def test_points_of_a_short_window_are_the_samples_themselves(tmp_path: Path) -> 
     assert [(p.ts, p.mean) for p in win.points] == [r for r in rows if r[0] <= M + 900]
     assert all(isinstance(p, Point) and p.samples == 1 for p in win.points)
     assert not math.isnan(win.points[0].mean)
+
+
+def test_a_past_window_ending_inside_a_kept_cell_shows_nothing_after_its_end(
+    tmp_path: Path,
+) -> None:
+    # A later window of the same length keeps the cell its end cuts; an earlier window that
+    # ends inside that cell must not take it whole (it held 2 min of samples past its end).
+    rows = [(M + 5 * i, float(i % 50)) for i in range(1, 20_000) if not 15_000 <= i < 15_010]
+    db = make_db(tmp_path / "c.db", rows, [(M, 5.0)])
+    grids = Grids()
+    build(db, M + 90_000 - 86_400, M + 90_000, grids)
+    end = M + 75_010.0  # 24 h columns are 120 s: this cuts one 10 s in
+    assert window.column_width(1440) == 120
+    past = build(db, end - 86_400, end, grids)
+    assert max(p.last for p in past.points) <= end
+    assert past == build(db, end - 86_400, end)
+
+
+def test_a_read_that_began_before_a_change_was_applied_keeps_nothing(tmp_path: Path) -> None:
+    rows = [(M + 0.5 * i, 10.0) for i in range(1, 8000)]
+    db = make_db(tmp_path / "c.db", rows, [(M, 0.5)])
+    with sqlite3.connect(db) as wal:  # as the collector keeps it: a writer beside readers
+        wal.execute("PRAGMA journal_mode = WAL")
+    wal.close()
+    grids = Grids()
+    end = M + 3999.5
+    build(db, end - 1800, end, grids)  # cells kept
+    with reader.open_ro(db, snapshot=True) as old:  # a read that began before the edit
+        found = facts.read(old, db, end)
+        stale_epoch = grids.sync(old, found)
+        with sqlite3.connect(db) as rw:
+            rw.execute("INSERT INTO samples (ts, cpu) VALUES (?, ?)", (M + 2500.25, 99.0))
+        with reader.open_ro(db) as new:  # a newer request applies the edit: the cell goes
+            grids.sync(new, facts.read(new, db, end))
+        window.build(old, found, grids, end - 1800, end, stale_epoch)  # must not bring it back
+    assert max(p.high for p in build(db, end - 1800, end, grids).points) == 99.0

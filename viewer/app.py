@@ -44,8 +44,10 @@ T = TypeVar("T")
 class Context:
     """One request's read: the facts, the collector's state, and (on demand) the window."""
 
-    def __init__(self, conn: sqlite3.Connection | None, f: Facts | None, st: Status) -> None:
-        self.conn, self.facts, self.status = conn, f, st
+    def __init__(
+        self, conn: sqlite3.Connection | None, f: Facts | None, st: Status, epoch: int = 0
+    ) -> None:
+        self.conn, self.facts, self.status, self.epoch = conn, f, st, epoch
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -74,8 +76,8 @@ def make_app(
 
         def within(conn: sqlite3.Connection) -> T:
             found = facts.read(conn, db, now)
-            store.grids.sync(conn, found)
-            return use(Context(conn, found, facts.status(found, now)))
+            epoch = store.grids.sync(conn, found)
+            return use(Context(conn, found, facts.status(found, now), epoch))
 
         try:
             return reader.read(db, within, snapshot=True)
@@ -94,9 +96,9 @@ def make_app(
     def _window(ctx: Context, t0: float, t1: float) -> Window:
         if ctx.conn is None or ctx.facts is None:
             return store.windows.get(("empty", t0, t1), lambda: window.empty(t0, t1))
-        conn, found = ctx.conn, ctx.facts
+        conn, found, epoch = ctx.conn, ctx.facts, ctx.epoch
         return store.windows.get(
-            (t0, t1, ctx.key), lambda: window.build(conn, found, store.grids, t0, t1)
+            (t0, t1, ctx.key), lambda: window.build(conn, found, store.grids, t0, t1, epoch)
         )
 
     def rendered(key: tuple[object, ...], make: Callable[[], Answer]) -> Any:
@@ -223,7 +225,7 @@ def make_app(
             first = rows.minute_means(ctx.conn, day)  # before the status line: a plain 503
             rest = range(day.stop, starts.stop, 60)
             return itertools.chain([first], rows.minute_chunks(db, rest))
-        ask = Ask(ctx.facts.runs, ctx.facts.version >= 3, _newest(ctx.facts, sp.t1))
+        ask = Ask(ctx.facts.runs, ctx.facts.version >= 3, _newest(ctx.facts, sp.t1), ctx.epoch)
         found = store.grids.get(60.0).window(ctx.conn, ask, sp.t0, sp.t1)[1]
         return iter([api.minute_series(found, starts)])
 

@@ -93,12 +93,20 @@ class Grids:
         self._lock = threading.Lock()
         self._seen = -1  # the highest `edits` seq applied
         self._oldest: float | None = None
+        self.epoch = 0  # how many times kept cells were dropped
 
     def get(self, width: float) -> Grid:
-        return self._lru.get(width, lambda: Grid(width))
+        return self._lru.get(width, lambda: self._new(width))
 
-    def sync(self, conn: sqlite3.Connection, facts: Facts) -> None:
-        """Drop every kept cell a change since the last call touched."""
+    def _new(self, width: float) -> Grid:
+        grid = Grid(width)
+        grid.epoch = self.epoch
+        return grid
+
+    def sync(self, conn: sqlite3.Connection, facts: Facts) -> int:
+        """Drop every kept cell a change since the last call touched; return the epoch a read
+        of this snapshot must carry (Ask.epoch) for a grid to keep what it reads: a read that
+        began before a later one dropped cells keeps none, or it could bring stale ones back."""
         with self._lock:
             grids = self._lru.values()
             if facts.edits < 0 or facts.edits < self._seen:  # no log, or a new file
@@ -112,15 +120,20 @@ class Grids:
             self._seen = facts.edits
             moved = facts.oldest != self._oldest
             self._oldest = facts.oldest
-        for grid in grids:
-            with grid.lock:
-                if changes is None or first_time:
-                    grid.kept.clear()
-                    continue
-                for low, high in changes:
-                    grid.forget(low, high)
-                if moved:
-                    grid.forget_before(facts.oldest)
+            if changes is None or changes or moved or first_time:
+                self.epoch += 1
+            epoch = self.epoch
+            for grid in grids:
+                with grid.lock:
+                    grid.epoch = epoch
+                    if changes is None or first_time:
+                        grid.kept.clear()
+                        continue
+                    for low, high in changes:
+                        grid.forget(low, high)
+                    if moved:
+                        grid.forget_before(facts.oldest)
+        return epoch
 
 
 class Caches:

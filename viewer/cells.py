@@ -77,6 +77,7 @@ class Grid:
         self.unit = 60.0 if width >= 60 else width
         self.kept: dict[int, Cell] = {}
         self.lock = threading.Lock()
+        self.epoch = 0  # Grids.sync's count of changes applied: a read begun before one keeps none
 
     def window(
         self, conn: sqlite3.Connection, ask: "Ask", t0: float, t1: float
@@ -86,17 +87,22 @@ class Grid:
         c0, c1 = cell_of(t0, w), cell_of(t1, w)
         if (c0 + 1) * w <= t0:  # t0 ends a cell: the window starts with the next one
             c0 += 1
+        # Only cells wholly inside the window come from (or go to) the kept ones: the first is
+        # cut by t0, and the last, where t1 cuts it, is read up to t1 alone.
+        whole = c1 if (c1 + 1) * w <= t1 else c1 - 1
         with self.lock:
+            keep = ask.epoch == self.epoch  # no change was applied since this read began
             cells = {c0: load(conn, ask, self, t0, min((c0 + 1) * w, t1)).get(c0, EMPTY)}
-            for a, b in self._missing(c0 + 1, c1):
-                fresh = load(conn, ask, self, a * w, min(b * w, t1))
+            for a, b in self._missing(c0 + 1, whole):
+                fresh = load(conn, ask, self, a * w, b * w)
                 for c in range(a, b):
                     cells[c] = fresh.get(c, EMPTY)
-                    # Kept only when read whole and complete (the collector wrote past it).
-                    if (c + 1) * w <= t1 and (c + 1) * w < ask.newest:
+                    if keep and (c + 1) * w < ask.newest:  # complete: the collector wrote past
                         self.kept[c] = cells[c]
-            for c in range(c0 + 1, c1 + 1):
+            for c in range(c0 + 1, whole + 1):
                 cells.setdefault(c, self.kept.get(c, EMPTY))
+            if whole < c1 and c1 > c0:
+                cells[c1] = load(conn, ask, self, c1 * w, t1).get(c1, EMPTY)
             if w >= 60:  # a minute the window's ends cut still averages all its samples
                 for c in {c0, c1}:
                     cells[c] = self._whole_minutes(conn, ask, cells[c], c, t0, t1)
@@ -162,6 +168,7 @@ class Ask(NamedTuple):
     runs: Sequence[Run]
     moded: bool  # the file has mode columns (schema 3 or later)
     newest: float  # the newest sample's stamp: cells ending before it are complete
+    epoch: int = 0  # Grids.sync's epoch when this read began (see viewer/cache.py)
 
 
 def load(conn: sqlite3.Connection, ask: Ask, grid: Grid, a: float, b: float) -> dict[int, Cell]:

@@ -62,9 +62,12 @@ def expected(runs: list[Run] | tuple[Run, ...], t0: float, t1: float) -> float:
     return sum((edges[i + 1] - edges[i]) / iv for i, (_, iv) in enumerate(parts))
 
 
-def build(conn: sqlite3.Connection, facts: Facts, grids: Grids, t0: float, t1: float) -> Window:
+def build(
+    conn: sqlite3.Connection, facts: Facts, grids: Grids, t0: float, t1: float, epoch: int = 0
+) -> Window:
+    """The window (t0, t1]; `epoch` is what Grids.sync returned for this snapshot."""
     minutes = round((t1 - t0) / 60)
-    ask = Ask(facts.runs, facts.version >= 3, facts.newest[0] if facts.newest else t1)
+    ask = Ask(facts.runs, facts.version >= 3, facts.newest[0] if facts.newest else t1, epoch)
     points = None
     if expected(facts.runs, t0, t1) <= 2 * COLUMNS:
         points = rows.points(conn, ask.moded, t0, t1, COLUMNS)
