@@ -7,6 +7,8 @@ from pathlib import Path
 
 from shared.lockfile import lock_path
 
+PATIENCE, RETRY = 1.0, 0.02
+
 
 class LockError(Exception):
     """Another collector holds the lock, or the lock file cannot be made."""
@@ -27,9 +29,7 @@ def acquire(db: Path) -> int:
             f"cannot create the lock file {path}: {exc.strerror};"
             " make the directory writable for this user or give another --db"
         ) from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not _lock(fd):
         holder = _read_pid(fd)
         os.close(fd)
         raise LockError(
@@ -39,6 +39,20 @@ def acquire(db: Path) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
+
+
+def _lock(fd: int, patience: float = PATIENCE) -> bool:
+    """Take the lock, trying for up to `patience` seconds: a viewer tests it with a shared
+    lock held for an instant, and that must never make a starting collector fail."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+        time.sleep(RETRY)
 
 
 def _read_pid(fd: int) -> str:

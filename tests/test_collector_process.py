@@ -1,5 +1,6 @@
 """The real collector as a child process: accuracy, stamps, signals, the lock, bad input."""
 
+import fcntl
 import grp
 import hashlib
 import itertools
@@ -12,6 +13,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.lockfile import lock_path
 from shared.timeutil import stamp
 from tests.conftest import Child, require, require_root, require_tool, script, wait_for
 from tests.test_store import newer
@@ -147,6 +150,22 @@ def test_a_second_collector_is_refused_naming_the_first_and_a_killed_one_does_no
     count = len(samples(db))
     wait_for(lambda: len(samples(db)) > count + 2, 10, "samples from the restarted collector")
     assert third.stop() == 0
+
+
+def test_a_test_of_the_lock_by_another_program_never_makes_a_starting_collector_fail(
+    tmp_path: Path, spawn: Spawn, base_env: dict[str, str]
+) -> None:
+    """A viewer tests the lock with a shared flock held for an instant; here it is held for
+    0.4 s, and the collector, retrying for up to a second, starts all the same."""
+    db = tmp_path / "c.db"
+    fd = os.open(lock_path(db), os.O_RDWR | os.O_CREAT, 0o640)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    release = threading.Timer(0.4, os.close, (fd,))
+    release.start()
+    child, _ = start(spawn, base_env, "--db", str(db), "--interval", "0.2")
+    release.join()
+    wait_for(lambda: samples(db), 10, "a first sample")
+    assert child.stop() == 0
 
 
 @pytest.mark.parametrize(

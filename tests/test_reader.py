@@ -1,13 +1,17 @@
 """Opening the collector's file read-only: real SQLite files, good, missing and unreadable."""
 
 import hashlib
+import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
 from shared.schema import MODE_COLUMNS, SCHEMA_VERSION, migrate
+from tests.conftest import require_root
 from viewer import facts, reader, window
 from viewer import rows as sample_rows
 from viewer.cache import Grids
@@ -109,3 +113,43 @@ def test_every_sample_query_searches_the_primary_key_range(tmp_path: Path) -> No
             plan = " | ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql))
             assert "SCAN samples" not in plan, (sql, plan)
             assert "SEARCH samples USING PRIMARY KEY" in plan, (sql, plan)
+
+
+def test_a_wal_file_at_rest_reads_without_write_access_to_its_directory(
+    request: pytest.FixtureRequest,
+) -> None:
+    """Only permissions (no read-only mount) keep the reader from the directory: SQLite then
+    says READONLY_DIRECTORY, not CANTOPEN, and the file is still read, as immutable."""
+    require_root()
+    # Under /tmp itself: pytest's own directories are closed to other users.
+    state = Path(tempfile.mkdtemp(prefix="cpuload-at-rest-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(state, ignore_errors=True))
+    state.chmod(0o755)
+    db = make_db(state / "c.db", [(M + i, 5.0) for i in range(1, 100)], [(M, 1.0)])
+    with sqlite3.connect(db) as conn:  # left in WAL mode; the last close takes -wal and -shm
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    assert sorted(p.name for p in state.iterdir()) == ["c.db"]
+    os.chmod(db, 0o644)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                count = reader.read(
+                    db, lambda c: c.execute("SELECT count(*) FROM samples").fetchone()[0]
+                )
+                os.write(write_end, str(count).encode())
+            except Unavailable as exc:
+                os.write(write_end, exc.reason.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        said = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert said == "99", said
+    assert sorted(p.name for p in state.iterdir()) == ["c.db"]

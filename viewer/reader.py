@@ -110,10 +110,14 @@ def _open(path: Path, params: str) -> sqlite3.Connection:
 
 
 def _at_rest(path: Path, exc: sqlite3.Error) -> bool:
-    """The file cannot be opened for want of its -shm, has no -wal, and no collector runs."""
-    if not getattr(exc, "sqlite_errorname", "").startswith("SQLITE_CANTOPEN"):
+    """The file cannot be opened for want of its -shm (SQLite says CANTOPEN on a read-only
+    mount, READONLY_DIRECTORY where only permissions forbid writing the directory), has no
+    -wal and no hot -journal beside it, and no collector runs."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if not name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY_DIRECTORY")):
         return False
-    return not os.path.lexists(f"{path}-wal") and not collector_holds(path)
+    beside = (f"{path}-wal", f"{path}-journal")
+    return not any(os.path.lexists(p) for p in beside) and not collector_holds(path)
 
 
 def missing(path: Path) -> bool:
