@@ -233,11 +233,48 @@ def test_without_a_file_or_a_fresh_sample_the_collector_is_down(tmp_path: Path) 
     app = make_app(db, clock=lambda: M + 501)
     answer = call(app, "/metrics")
     assert answer.code == 200 and "cpuload_collector_up 0.0" in answer.text
-    assert "cpuload_busy_seconds_total" not in answer.text  # nothing counted yet
+    assert "cpuload_busy_seconds_total" not in answer.text  # no file: nothing to count from
+    make_db(db, [])
+    empty = call(app, "/metrics").text  # a file with no sample: the counters, at zero
+    assert (
+        "cpuload_busy_seconds_total 0.0" in empty and "cpuload_sampled_seconds_total 0.0" in empty
+    )
+    db.unlink()
     build(db, stamps())
     check(scrape(app), db, GAPS)  # the file appeared: the whole file, at once
     stale = scrape(make_app(db, clock=lambda: M + 500 + 3 * 2.0))
     assert stale["cpuload_collector_up"] == 0.0  # as /healthz: 3 intervals old is stale
+
+
+def test_a_row_stamped_in_the_future_counts_once_its_time_comes(tmp_path: Path) -> None:
+    """A row put in by hand (or left by a clock that went back) stamped later than now must
+    not be counted yet: counted at once, it would hide every real sample older than it."""
+    ts = stamps()
+    db = build(tmp_path / "c.db", ts)
+    now = [M + 501]
+    app = make_app(db, clock=lambda: now[0])
+    start = scrape(app)
+    append(db, [M + 600.0])  # ahead of now
+    assert scrape(app) == start
+    append(db, [M + 502.0])  # a real sample, older than the row from the future
+    now[0] = M + 503
+    grown = scrape(app)
+    assert grown["cpuload_sampled_seconds_total"] == start["cpuload_sampled_seconds_total"] + 2
+    now[0] = M + 601
+    later = scrape(app)
+    assert later["cpuload_sampled_seconds_total"] == grown["cpuload_sampled_seconds_total"] + 2
+
+
+def test_the_counters_start_at_the_sums_of_the_file_when_the_viewer_starts(
+    tmp_path: Path,
+) -> None:
+    ts = stamps()
+    db = build(tmp_path / "c.db", ts)
+    app = make_app(db, clock=lambda: M + 501)
+    app.config["cpuload.metrics"].prime()  # what cpuload-viewer does once it listens
+    with sqlite3.connect(db) as conn:  # retention before anyone scraped
+        conn.execute("DELETE FROM samples WHERE ts < ?", (M + 300,))
+    check(scrape(app), build(tmp_path / "whole.db", ts), GAPS)
 
 
 def test_concurrent_scrapes_count_each_sample_once(tmp_path: Path) -> None:

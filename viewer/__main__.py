@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
@@ -52,6 +53,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     host, port = _address(server.addresses[0])
     logs.announce(root, f"{PROG}: serving http://{host}:{port}/ from {settings.db}")
     _warn_if_unreachable(settings.db, default_db(environ))
+    # /metrics' counters start at the file's sums now; read beside the serving, not before it.
+    prime = app.config["cpuload.metrics"].prime
+    threading.Thread(target=prime, name="metrics-start", daemon=True).start()
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     with contextlib.suppress(KeyboardInterrupt):

@@ -65,7 +65,9 @@ def make_app(
     store = Caches() if caches is None else caches
     allowed = Hosts.default("127.0.0.1") if hosts is None else hosts
     files = {n: (importlib.resources.files("viewer") / "static" / n).read_bytes() for n in STATIC}
-    registry = metrics.registry(db, clock)  # the app's own: nothing global
+    source = metrics.Metrics(db, clock)
+    registry = metrics.registry(source)  # the app's own: nothing global
+    app.config["cpuload.metrics"] = source  # cpuload-viewer primes it once it listens
     app.add_hook("before_request", lambda: allowed.check(bottle.request))
     app.add_hook("after_request", lambda: _secure(bottle.response))
     app.default_error_handler = _error

@@ -1,11 +1,11 @@
 """/metrics: what the collector measured, as Prometheus counters and gauges.
 
-The counters (viewer/totals.py) start at the sums over the whole file at the first scrape
-rather than when the viewer starts: a viewer that nobody scrapes never reads a year of
-samples for them, and the first scrape finds the same sums. From then on each scrape adds the
-samples newer than the newest one counted, once, so the counters never go down while the
-viewer runs, whatever retention deletes. After the clock steps back, samples stamped before
-the newest one counted are missed (docs/fleet.md says so).
+The counters (viewer/totals.py) start at the sums over the whole file when the viewer starts:
+cpuload-viewer reads them in a thread of their own once it listens (prime()), so a start is
+not delayed by a year of samples (about 4 s), and a scrape that comes first simply waits for
+them. From then on each scrape adds the samples newer than the newest one counted, once, so
+the counters never go down while the viewer runs, whatever retention deletes. After the clock
+steps back, samples stamped before the newest one counted are missed (docs/fleet.md says so).
 """
 
 import gzip
@@ -72,14 +72,19 @@ class Metrics(Collector):
             counted = self.totals.copy() if self.totals else None
         return iter(families(got.status, counted))
 
+    def prime(self) -> None:
+        """The sums over the whole file, now: the counters' start (see the module)."""
+        for _ in self.collect():
+            pass
+
     def _read(self, conn: sqlite3.Connection, now: float) -> Scrape:
         """Reads only: reader.read runs it again after a transient failure."""
         f = facts.read(conn, self.db, now)
         st = facts.status(f, now)
         if self.totals is None or self.totals.last is None:
-            whole = totals.whole_file(conn, f)
-            return Scrape(st, f.runs, whole if whole.last is not None else None)
-        new, closed = totals.newer(conn, f, self.totals.last)
+            # Zeros for a file with no sample yet: the counters are there from the start.
+            return Scrape(st, f.runs, totals.whole_file(conn, f, now))
+        new, closed = totals.newer(conn, f, self.totals.last, now)
         return Scrape(st, f.runs, None, tuple(new), tuple(closed))
 
 
@@ -118,10 +123,10 @@ def families(st: Status, counted: Totals | None) -> list[Metric]:
     return [*out, modes, gap]
 
 
-def registry(db: Path, clock: Callable[[], float]) -> CollectorRegistry:
+def registry(source: Metrics) -> CollectorRegistry:
     """A registry of the viewer's own, never prometheus_client's global one."""
     own = CollectorRegistry(auto_describe=False)
-    own.register(Metrics(db, clock))
+    own.register(source)
     return own
 
 

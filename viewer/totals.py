@@ -28,11 +28,13 @@ CLOSED: tuple[Cause, ...] = (
     "collector-stalled",
     "unknown",
 )
-_WHERE = f" FROM samples WHERE ts >= ? AND ts < ? AND ts > 0 AND {SAMPLE}"
+_WHERE = f" FROM samples WHERE ts >= ? AND ts < ? AND ts > 0 AND ts <= ? AND {SAMPLE}"
 SUMS = f"SELECT count(*), total(cpu), {', '.join(f'total({c})' for c in MODE_COLUMNS)}{_WHERE}"
 SUMS_V2 = f"SELECT count(*), total(cpu){_WHERE}"  # files from before modes (schema 3)
 STAMPS = f"SELECT ts{_WHERE} ORDER BY ts"
-NEWER = f"SELECT ts, cpu, {{}} FROM samples WHERE ts > ? AND {SAMPLE} ORDER BY ts LIMIT ?"
+NEWER = (
+    f"SELECT ts, cpu, {{}} FROM samples WHERE ts > ? AND ts <= ? AND {SAMPLE} ORDER BY ts LIMIT ?"
+)
 
 
 class Sample(NamedTuple):
@@ -76,14 +78,15 @@ class Totals:
             self.gaps[gap.cause] += gap.b - gap.a
 
 
-def whole_file(conn: sqlite3.Connection, f: Facts) -> Totals:
-    """The sums over every sample in the file: one SQL sum per stretch of equal interval, and
-    one pass over the stamps for the gaps."""
+def whole_file(conn: sqlite3.Connection, f: Facts, now: float) -> Totals:
+    """The sums over every sample in the file stamped up to now (a row stamped later, put in
+    by hand or left by a clock that went back, counts once its time comes): one SQL sum per
+    stretch of equal interval, and one pass over the stamps for the gaps."""
     totals = Totals()
     moded = f.version >= 3
     bounds = _stretch_bounds(f.runs)
     for lo, hi, interval in bounds:
-        n, cpu, *modes = conn.execute(SUMS if moded else SUMS_V2, (lo, hi)).fetchone()
+        n, cpu, *modes = conn.execute(SUMS if moded else SUMS_V2, (lo, hi, now)).fetchone()
         totals.busy += interval * cpu / 100
         totals.sampled += interval * n
         for i, m in enumerate(modes):
@@ -92,7 +95,7 @@ def whole_file(conn: sqlite3.Connection, f: Facts) -> Totals:
     found: list[tuple[float, float]] = []
     for lo, hi, interval in bounds:
         limit = gap_limit(interval)
-        for (ts,) in conn.execute(STAMPS, (lo, hi)):
+        for (ts,) in conn.execute(STAMPS, (lo, hi, now)):
             if prev is not None and ts - prev > limit:
                 found.append((prev, ts))
             prev = ts
@@ -102,15 +105,18 @@ def whole_file(conn: sqlite3.Connection, f: Facts) -> Totals:
     return totals
 
 
-def newer(conn: sqlite3.Connection, f: Facts, last: float) -> tuple[list[Sample], list[Closed]]:
-    """The samples after `last`, oldest first, and the gaps they close (nothing is counted
-    here: a read that is tried again must not count twice)."""
+def newer(
+    conn: sqlite3.Connection, f: Facts, last: float, now: float
+) -> tuple[list[Sample], list[Closed]]:
+    """The samples after `last` and up to now, oldest first, and the gaps they close (nothing
+    is counted here: a read that is tried again must not count twice)."""
     sql = NEWER.format(rows.columns(f.version >= 3))
     found: list[Sample] = []
     while True:
         after = found[-1].ts if found else last
         batch = [
-            Sample(ts, cpu, tuple(h)) for ts, cpu, *h in conn.execute(sql, (after, rows.BATCH))
+            Sample(ts, cpu, tuple(h))
+            for ts, cpu, *h in conn.execute(sql, (after, now, rows.BATCH))
         ]
         found += batch
         if len(batch) < rows.BATCH:
