@@ -239,10 +239,14 @@ def _nothing_clipped_or_overlapping(page: Any) -> None:
                 )
                 assert apart, (chart, a, b)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # Each gap's cause shows without scrolling sideways.
+    cause = page.locator("#gaps td[data-label=cause]").first.bounding_box()
+    assert cause and cause["x"] + cause["width"] <= 390, cause
 
 
 def _a_tap_shows_a_value(page: Any) -> None:
     """A finger on the newest column of the day (an hour of history: the rest is a gap)."""
+    page.locator("#instant svg").scroll_into_view_if_needed()
     x = page.evaluate(
         """() => {
         const svg = document.querySelector("#instant svg");

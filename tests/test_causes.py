@@ -99,7 +99,7 @@ def test_each_cause_made_for_real_is_named_by_the_viewer(
     text = page.decode()
     for cause in causes:
         assert f'class="band cause-{cause}"' in text, cause
-        assert f'<td><span class="swatch"></span>{cause}</td>' in text, cause
+        assert f'<td data-label="cause"><span class="swatch"></span>{cause}</td>' in text, cause
 
 
 def lock_held(db: Path) -> bool:

@@ -66,10 +66,16 @@ def not_modified(response: bottle.BaseResponse, etag: str) -> bytes:
     return b""
 
 
-def send(request: bottle.BaseRequest, response: bottle.BaseResponse, answer: Answer) -> bytes:
-    """The answer's body, gzipped where the client accepts it, with its ETag."""
+def send(
+    request: bottle.BaseRequest,
+    response: bottle.BaseResponse,
+    answer: Answer,
+    tagged: bool = True,
+) -> bytes:
+    """The answer's body, gzipped where the client accepts it, with its ETag (`tagged`)."""
     response.content_type = answer.content_type
-    response.set_header("ETag", answer.etag)
+    if tagged:
+        response.set_header("ETag", answer.etag)
     response.set_header("Vary", "Accept-Encoding")
     if answer.csp:
         response.set_header("Content-Security-Policy", answer.csp)

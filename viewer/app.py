@@ -6,6 +6,7 @@ snapshot -> facts and, where the answer is not cached, the window -> one rendere
 
 import importlib.resources
 import itertools
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -64,7 +65,10 @@ def make_app(
     app = bottle.Bottle(catchall=True)
     store = Caches() if caches is None else caches
     allowed = Hosts.default("127.0.0.1") if hosts is None else hosts
-    files = {n: (importlib.resources.files("viewer") / "static" / n).read_bytes() for n in STATIC}
+    files = {  # gzipped once, here
+        n: answers.make("", (importlib.resources.files("viewer") / "static" / n).read_bytes(), t)
+        for n, t in STATIC.items()
+    }
     source = metrics.Metrics(db, clock)
     registry = metrics.registry(source)  # the app's own: nothing global
     app.config["cpuload.metrics"] = source  # cpuload-viewer primes it once it listens
@@ -245,7 +249,7 @@ def make_app(
 
         return read(use, now, lambda st: use(Context(None, None, st)))
 
-    def healthz() -> dict[str, Any]:
+    def healthz() -> bytes:
         now = clock()
         try:
             st = reader.read(db, lambda conn: facts.status(facts.read(conn, db, now), now))
@@ -255,14 +259,14 @@ def make_app(
             )
         code, body = api.health(db, st)
         bottle.response.status = code
-        return body
+        answer = answers.make("", json.dumps(body), JSON)
+        return answers.send(bottle.request, bottle.response, answer, tagged=False)
 
     def static(name: str) -> bytes:
         if name not in STATIC:  # a fixed whitelist: no path from the request reaches the disk
             raise bottle.HTTPError(404)
-        bottle.response.content_type = STATIC[name]
         bottle.response.set_header("Cache-Control", "public, max-age=31536000, immutable")
-        return files[name]
+        return answers.send(bottle.request, bottle.response, files[name], tagged=False)
 
     for path, route in (
         ("/", index),

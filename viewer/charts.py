@@ -206,6 +206,7 @@ def _frame(t0: float, t1: float, top: float, ticks: Sequence[labels.Tick]) -> py
         x_labels=[t.ts for t in ticks] or [t0],
         y_labels=steps,
         x_value_formatter=lambda x: texts.get(x, ""),
+        truncate_label=-1,  # pygal shortens labels it deems long: "05:56:…" for every second
         value_formatter=lambda y: f"{y:g}",
         margin_bottom=LABEL_SIZE + 8,  # room for the date line under a day's first tick
         margin_right=24,

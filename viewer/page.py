@@ -148,10 +148,13 @@ def gaps(win: Window, query: str) -> str:
     if not win.gaps:
         return '<section id="gaps"><h2>Gaps in the window</h2><p>None.</p></section>'
     shown = win.gaps[-MAX_GAP_ROWS:]
+    # Each cell names its column too: a phone shows a gap's cells one under the other.
     rows = "".join(
-        f'<tr class="cause-{g.cause}"><td>{escape(labels.when(g.start))}</td>'
-        f"<td>{escape(labels.when(g.end))}</td><td>{duration(g.seconds)}</td>"
-        f'<td><span class="swatch"></span>{g.cause}</td><td>{escape(g.detail)}</td></tr>'
+        f'<tr class="cause-{g.cause}"><td data-label="start">{escape(labels.when(g.start))}</td>'
+        f'<td data-label="end">{escape(labels.when(g.end))}</td>'
+        f'<td data-label="length">{duration(g.seconds)}</td>'
+        f'<td data-label="cause"><span class="swatch"></span>{g.cause}</td>'
+        f'<td data-label="detail">{escape(g.detail)}</td></tr>'
         for g in reversed(shown)
     )
     more = ""

@@ -4,6 +4,7 @@ The same rules serve every data route and cpuload-export: the window is (t0, t1]
 t1 = end (now when absent or later than now) and t0 = t1 - 60 x minutes.
 """
 
+import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -111,6 +112,8 @@ def _local_seconds(raw: str, wall: datetime) -> float:
     try:
         ts = wall.replace(fold=0).timestamp()
     except (OverflowError, OSError, ValueError):
+        if wall > datetime.now():  # past what this platform can convert: later than now
+            return math.inf
         raise BadParameter(f"end {raw!r} is out of range; {BAD_END}") from None
     if datetime.fromtimestamp(ts).replace(fold=0) != wall:
         raise BadParameter(
