@@ -72,7 +72,7 @@ def make_app(
     source = metrics.Metrics(db, clock)
     registry = metrics.registry(source)  # the app's own: nothing global
     app.config["cpuload.metrics"] = source  # cpuload-viewer primes it once it listens
-    app.add_hook("before_request", lambda: allowed.check(bottle.request))
+    app.add_hook("before_request", lambda: _check(bottle.request, allowed))
     app.add_hook("after_request", lambda: _secure(bottle.response))
     app.default_error_handler = _error
 
@@ -283,6 +283,16 @@ def make_app(
     ):
         app.route(path, "GET", route)
     return app
+
+
+def _check(request: bottle.BaseRequest, allowed: Hosts) -> None:
+    """Before any route: an allowed Host, and a path that is UTF-8 (bottle drops the bytes it
+    cannot decode, so /%FF would otherwise be taken for /)."""
+    allowed.check(request)
+    try:
+        request.environ.get("bottle.raw_path", "").encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise bottle.HTTPError(404) from None
 
 
 def _span(now: float) -> Span:
