@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from shared import __version__
 
@@ -157,8 +157,15 @@ def export_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> E
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but bad usage is one line (argparse adds its usage lines first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=description)
+    p = _Parser(prog=prog, description=description)
     p.add_argument(
         "--db",
         type=_path,

@@ -191,6 +191,9 @@ def test_bad_usage_exits_2(tmp_path: Path, base_env: dict[str, str], flags: list
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+    assert (
+        result.stderr.startswith("cpuload-collector: error: ") and result.stderr.count("\n") == 1
+    )
     assert not (tmp_path / "c.db").exists()
 
 
