@@ -18,7 +18,7 @@ from collector.lock import LockError, acquire
 from collector.loop import SystemClock, run
 from collector.notify import Notifier
 from collector.retention import Retention
-from collector.sampler import Sampler
+from collector.sampler import ProcStat, Sampler
 from collector.store import RunInfo, Store, StoreError, busy_ms
 from collector.writer import Writer
 from shared import __version__, logs
@@ -86,7 +86,7 @@ def collect(settings: CollectorSettings, environ: Mapping[str, str], stop: Event
     damaged = False
     try:
         retention()
-        run(Sampler(), writer, notifier, SystemClock(), settings.interval, stop)
+        run(Sampler(ProcStat()), writer, notifier, SystemClock(), settings.interval, stop)
     except Damaged as exc:
         damaged = True
         raise Fatal(str(exc)) from None

@@ -1,6 +1,7 @@
 """sd_notify for systemd: READY, the watchdog pings from the loop, STATUS and STOPPING."""
 
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 
@@ -33,8 +34,10 @@ class Notifier:
         send: Callable[[str], None],
         ping_every: float,
         mono: Callable[[], float] = time.monotonic,
+        heard: bool = True,
     ) -> None:
         self.send = send
+        self.heard = heard  # something reads NOTIFY_SOCKET: without it, nothing is formatted
         self.ping_every = ping_every
         self.mono = mono
         self.status_at = -math.inf
@@ -44,7 +47,11 @@ class Notifier:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], pid: int) -> "Notifier":
-        """sdnotify reads NOTIFY_SOCKET itself; the watchdog settings come from `environ`."""
+        """sdnotify reads NOTIFY_SOCKET itself; the watchdog settings come from `environ`.
+        Without NOTIFY_SOCKET (not under systemd) every message would go nowhere: none is even
+        made, which is most of an idle tick's work after the sample itself."""
+        if not os.environ.get("NOTIFY_SOCKET"):  # where sdnotify looks, whatever `environ` is
+            return cls(lambda _: None, math.inf, heard=False)
         return cls(sdnotify.SystemdNotifier().notify, watchdog_period(environ, pid))
 
     def ready(self, status: str) -> None:
@@ -58,7 +65,7 @@ class Notifier:
     def sampled(self, ts: float, cpu: float) -> None:
         """STATUS= with the newest sample, at most about once a second, unless a fault lasts."""
         self.newest = (ts, cpu)
-        if self.fault_text is None:
+        if self.heard and self.fault_text is None and self.mono() - self.status_at >= STATUS_EVERY:
             self._status(_sample_status(ts, cpu))
 
     def fault(self, text: str | None) -> None:

@@ -100,6 +100,9 @@ class Store:
         """Write pauses and rows (ts, cpu, modes...) in one transaction, never replacing a
         sample; return the stamps that collided."""
         collided: list[float] = []
+        if len(rows) == 1 and not pauses:  # every tick's case: one statement, its own commit
+            changed = self.conn.execute(INSERT_SAMPLE, rows[0]).rowcount
+            return [] if changed else [float(rows[0][0] or 0)]
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             for p in pauses:

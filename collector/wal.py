@@ -17,9 +17,11 @@ from pathlib import Path
 WAL_PAGES, TIGHT_PAGES = 100, 1
 WAL_LIMIT = 512 * 1024
 LOW_SPACE = 4 * 1024 * 1024
-# The free space is looked at no more often than this (statvfs and its Python cost a few
-# microseconds, 1 % of a sample at 0.1 s): a second of samples is a few WAL pages at most.
-SPACE_EVERY = 1.0
+# The free space is looked at the first write and then no more often than this: a look is a
+# statvfs and its Python, a tenth of an idle tick's cost at 5 s. The first look finds a small
+# disk at once; a disk that others fill later is met by the checkpoint a failed write makes,
+# and meanwhile the WAL never grows past wal_autocheckpoint (100 pages) anyway.
+SPACE_EVERY = 30.0
 # At a clean stop the switch back to rollback mode is tried for up to a second.
 REST_PATIENCE, REST_TRY_MS = 1.0, 50
 log = logging.getLogger("collector")

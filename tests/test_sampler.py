@@ -1,13 +1,15 @@
 """Busy percent and its modes from pairs of counter readings, by psutil's definition."""
 
+import os
 from collections.abc import Iterator
 from typing import NamedTuple
 
+import psutil
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.sampler import Reading, Sampler, split
+from collector.sampler import ProcStat, Reading, Sampler, split
 
 
 class Times(NamedTuple):
@@ -125,3 +127,33 @@ def test_the_real_counters_give_a_percentage_and_modes_that_add_up() -> None:
     assert 0.0 <= reading.cpu <= 100.0
     if reading.modes is not None:  # None only if the counters did not move at all
         assert abs(sum(reading.modes[:6]) / 100 - reading.cpu) <= 0.05
+
+
+def kernel_ticks() -> list[int]:
+    """The first line of /proc/stat, read here the plain way: the kernel's own ticks."""
+    with open("/proc/stat") as f:
+        return [int(v) for v in f.readline().split()[1:11]]
+
+
+def test_the_kept_descriptor_reads_the_kernels_counters_afresh_each_time() -> None:
+    read = ProcStat()
+    tick = os.sysconf("SC_CLK_TCK")
+    for _ in range(3):
+        before = kernel_ticks()
+        sum(range(500_000))
+        got = read()
+        after = kernel_ticks()
+        assert got._fields == psutil.cpu_times()._fields
+        for field, lo, value, hi in zip(got._fields, before, got, after, strict=False):
+            assert lo <= round(value * tick) <= hi, field
+        assert round(got.user * tick) + round(got.system * tick) > 0
+
+
+def test_a_sampler_on_the_kept_descriptor_measures_windows_like_psutil() -> None:
+    ours, theirs = Sampler(ProcStat()), Sampler()
+    ours.prime()
+    theirs.prime()
+    sum(range(2_000_000))
+    a, b = ours(), theirs()
+    assert 0.0 <= a.cpu <= 100.0
+    assert abs(a.cpu - b.cpu) <= 20.0  # the same window to within the reads' few ticks
