@@ -153,8 +153,8 @@ def compare(sources: Sources) -> str:
     viewer = f"{number(rss[0])} to {number(rss[-1])}" if rss else "(not measured in this run)"
     measured = {
         "processes": "2 services, 2 processes (the collector, the viewer)",
-        "cpu_idle": f"collector {value(b, 'collector', 'CPU per hour at 5 s')} CPU-seconds"
-        " an hour (its CPU per sample times 720)",
+        "cpu_idle": f"collector {value(b, 'idle', 'collector at 5 s')} and viewer"
+        f" {value(b, 'idle', 'viewer, idle')} CPU-seconds an hour, measured at 5 s side by side",
         "memory": f"collector {value(b, 'collector', 'resident memory (VmRSS)')} MB; viewer"
         f" {viewer} MB after the benchmark's requests",
         "page_time": f"p50 {value(b, 'viewer', 'warm GET /, 1 h')} ms from the viewer's cache,"
