@@ -118,7 +118,10 @@ class Store:
 
     def compact_edits(self) -> int:
         """Fold the edit log into one row (all it covered, the highest seq) once it holds more
-        than EDITS_KEPT rows; return how many rows it held then, else 0."""
+        than EDITS_KEPT rows; return how many rows it held then, else 0. The count is read
+        first without the write lock: it is small almost always, and a lock costs a commit."""
+        if self.conn.execute("SELECT count(*) FROM edits").fetchone()[0] <= EDITS_KEPT:
+            return 0
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             count, low, high, seq = self.conn.execute(

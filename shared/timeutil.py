@@ -23,7 +23,7 @@ def tick_at_or_before(t: float, ratio: Fraction) -> int:
     Compared with the float stamp, not the exact product: stamp(k) can round just below
     k x interval, and the exact quotient would then answer k - 1 for stamp(k) itself.
     """
-    k = math.floor(Fraction(t) / ratio)
+    k = math.floor(t * ratio.denominator / ratio.numerator)  # within a tick; the loops fix it
     while stamp(k + 1, ratio) <= t:
         k += 1
     while stamp(k, ratio) > t:

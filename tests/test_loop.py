@@ -3,6 +3,7 @@
 import itertools
 import logging
 import math
+import signal
 import sqlite3
 import threading
 import time
@@ -16,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.backlog import Backlog
-from collector.loop import SystemClock, run
+from collector.loop import SystemClock, run, signal_wakeup
 from collector.pause import Pause
 from collector.sampler import Reading
 from collector.store import Store
@@ -262,6 +263,26 @@ def test_a_stop_ends_a_long_wait_at_once() -> None:
     thread.join(3)
     assert not thread.is_alive()
     assert time.monotonic() - started < 3
+
+
+def test_a_stop_signal_ends_a_long_wait_on_the_wakeup_pipe_at_once() -> None:
+    stop = Event()
+    before = signal.signal(signal.SIGALRM, lambda *_: stop.set())
+    try:
+        with signal_wakeup() as wakeup:
+            clock = SystemClock(wakeup)
+            signal.setitimer(signal.ITIMER_REAL, 0.2)  # the signal comes while it waits
+            started = time.monotonic()
+            clock.wait(60.0, stop)
+            assert stop.is_set()
+            assert time.monotonic() - started < 30
+            started = time.monotonic()
+            clock.wait(60.0, stop)  # once stopped, a wait does not wait at all
+            assert time.monotonic() - started < 1
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+    assert signal.set_wakeup_fd(-1) == -1  # the pipe was handed back on the way out
 
 
 def test_the_loop_pings_at_every_tick() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from collector.backlog import Row
-from collector.store import RunInfo, Store, StoreError
+from collector.store import EDITS_KEPT, RunInfo, Store, StoreError
 from shared.schema import APPLICATION_ID, MIGRATIONS, MODES, SCHEMA_VERSION
 
 
@@ -209,3 +209,25 @@ def test_a_file_locked_by_another_program_is_not_called_foreign(tmp_path: Path) 
         holder.close()
     assert "is locked by another program" in str(exc.value)
     assert "not an SQLite database" not in str(exc.value)
+
+
+def test_the_edit_log_is_folded_into_one_row_only_past_its_limit(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "e.db", 1000)
+    store.insert(plain([(1000.0 + i, 1.0) for i in range(EDITS_KEPT + 1)]), [])
+
+    def edit(stamps: range) -> None:
+        for i in stamps:  # an UPDATE is always logged: the viewer must redraw that cell
+            store.conn.execute("UPDATE samples SET cpu = 2.0 WHERE ts = ?", (1000.0 + i,))
+
+    def log() -> list[tuple[int, float, float]]:
+        return store.conn.execute("SELECT seq, low, high FROM edits ORDER BY seq").fetchall()
+
+    edit(range(EDITS_KEPT))
+    kept = log()
+    assert len(kept) == EDITS_KEPT
+    assert store.compact_edits() == 0 and log() == kept  # at the limit: left as it is
+    edit(range(EDITS_KEPT, EDITS_KEPT + 1))
+    top = log()[-1][0]
+    assert store.compact_edits() == EDITS_KEPT + 1
+    assert log() == [(top, 1000.0, 1000.0 + EDITS_KEPT)]  # all it covered, the newest seq
+    store.close()
