@@ -73,7 +73,9 @@ class SystemClock:
         if self.wakeup is None:
             stop.wait(seconds)
         elif not stop.is_set():  # a signal after this line still wakes the select()
-            select.select(self.wakeup, (), (), seconds)
+            ready, _, _ = select.select(self.wakeup, (), (), seconds)
+            if ready and not stop.is_set():  # some other signal: drain it, or every wait ends
+                os.read(self.wakeup[0], 512)
 
 
 @contextmanager

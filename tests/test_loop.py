@@ -3,6 +3,7 @@
 import itertools
 import logging
 import math
+import os
 import signal
 import sqlite3
 import threading
@@ -283,6 +284,22 @@ def test_a_stop_signal_ends_a_long_wait_on_the_wakeup_pipe_at_once() -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, before)
     assert signal.set_wakeup_fd(-1) == -1  # the pipe was handed back on the way out
+
+
+def test_a_signal_that_does_not_stop_ends_one_wait_and_no_more() -> None:
+    stop, heard = Event(), Event()
+    before = signal.signal(signal.SIGUSR1, lambda *_: heard.set())
+    try:
+        with signal_wakeup() as wakeup:
+            clock = SystemClock(wakeup)
+            os.kill(os.getpid(), signal.SIGUSR1)
+            clock.wait(60.0, stop)  # the byte is already in the pipe: returns at once
+            assert heard.is_set() and not stop.is_set()
+            started = time.monotonic()
+            clock.wait(0.2, stop)  # drained: the next wait waits its time
+            assert time.monotonic() - started >= 0.19
+    finally:
+        signal.signal(signal.SIGUSR1, before)
 
 
 def test_the_loop_pings_at_every_tick() -> None:
