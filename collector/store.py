@@ -4,7 +4,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -100,20 +100,14 @@ class Store:
         """Write pauses and rows (ts, cpu, modes...) in one transaction, never replacing a
         sample; return the stamps that collided."""
         collided: list[float] = []
-        if len(rows) == 1 and not pauses:  # every tick's case: one statement, its own commit
-            changed = self.conn.execute(INSERT_SAMPLE, rows[0]).rowcount
-            return [] if changed else [float(rows[0][0] or 0)]
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        # One statement (every tick's case) commits on its own, without BEGIN and COMMIT.
+        several = len(rows) + len(pauses) > 1
+        with self._transaction() if several else contextlib.nullcontext():
             for p in pauses:
                 self.conn.execute(INSERT_PAUSE, (self.run_id, *p))
             for row in rows:
                 if self.conn.execute(INSERT_SAMPLE, row).rowcount == 0:
                     collided.append(float(row[0] or 0))
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
         return collided
 
     def compact_edits(self) -> int:
@@ -122,8 +116,7 @@ class Store:
         first without the write lock: it is small almost always, and a lock costs a commit."""
         if self.conn.execute("SELECT count(*) FROM edits").fetchone()[0] <= EDITS_KEPT:
             return 0
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             count, low, high, seq = self.conn.execute(
                 "SELECT count(*), min(low), max(high), max(seq) FROM edits"
             ).fetchone()
@@ -132,10 +125,6 @@ class Store:
                 self.conn.execute(
                     "INSERT INTO edits (seq, low, high) VALUES (?, ?, ?)", (seq, low, high)
                 )
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
         return int(count) if count > EDITS_KEPT else 0
 
     def checkpoint(self) -> bool:
@@ -171,6 +160,17 @@ class Store:
             log.warning("could not fold the WAL into %s at the stop: %s", self.path, exc)
         finally:
             self.conn.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE, then COMMIT, or a rollback on any error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
 
     def _rollback(self) -> None:
         if self.conn.in_transaction:
