@@ -76,9 +76,9 @@ def make_app(
     app.add_hook("after_request", lambda: _secure(bottle.response))
     app.default_error_handler = _error
 
-    def read(use: Callable[[Context], T], now: float, missing: Callable[[Status], T]) -> T:
-        """`use` within one snapshot of the file; `missing` when there is no file or no table
-        yet; 503 with the reason for a file that cannot be read."""
+    def read(use: Callable[[Context], T], now: float) -> T:
+        """`use` within one snapshot of the file; without a connection when there is no file
+        or no table yet; 503 with the reason for a file that cannot be read."""
 
         def within(conn: sqlite3.Connection) -> T:
             found = facts.read(conn, db, now)
@@ -90,7 +90,7 @@ def make_app(
         except reader.Unavailable as exc:
             if exc.state == "error":
                 raise bottle.HTTPError(503, exc.reason) from None
-            return missing(facts.status(None, now, exc.reason, "no-data"))
+            return use(Context(None, None, facts.status(None, now, exc.reason, "no-data")))
 
     def drawn(ctx: Context, sp: Span, now: float) -> tuple[float, float]:
         """The window the page and the charts draw: a live one ends at now rounded up."""
@@ -142,7 +142,7 @@ def make_app(
             return rendered(key(part), make)
 
         try:
-            return read(use, now, lambda st: use(Context(None, None, st)))
+            return read(use, now)
         except bottle.HTTPError as exc:
             if exc.status_code != 503:
                 raise
@@ -181,11 +181,11 @@ def make_app(
 
             return rendered(("chart", name, sp.minutes, sp.live, t1, ctx.key), make)
 
-        return read(use, now, lambda st: use(Context(None, None, st)))
+        return read(use, now)
 
-    def samples(kind: str) -> Any:
-        """/api/samples, /api/samples.csv and /api/modes: streamed from the first batch,
-        which is read before the status line goes out."""
+    def conditional(kind: str, answer: Callable[[Context, Span, str], Any]) -> Any:
+        """A data route: the window asked, its weak ETag, 304 when the client has it already,
+        else `answer` with the ETag to send."""
         now = clock()
         sp = _span(now)
 
@@ -193,6 +193,15 @@ def make_app(
             etag = _weak(ctx, sp, now, kind)
             if answers.fresh(bottle.request, etag):
                 return answers.not_modified(bottle.response, etag)
+            return answer(ctx, sp, etag)
+
+        return read(use, now)
+
+    def samples(kind: str) -> Any:
+        """/api/samples, /api/samples.csv and /api/modes: streamed from the first batch,
+        which is read before the status line goes out."""
+
+        def answer(ctx: Context, sp: Span, etag: str) -> Any:
             moded = ctx.facts is not None and ctx.facts.version >= 3
             first = rows.batch(ctx.conn, moded, sp.t0, sp.t1) if ctx.conn else []
             runs = ctx.facts.runs if ctx.facts else ()
@@ -201,16 +210,10 @@ def make_app(
             body, mime = _samples_body(kind, batches, runs, sp, interval)
             return answers.stream(bottle.request, bottle.response, etag, mime, body)
 
-        return read(use, now, lambda st: use(Context(None, None, st)))
+        return conditional(kind, answer)
 
     def averages(kind: str) -> Any:
-        now = clock()
-        sp = _span(now)
-
-        def use(ctx: Context) -> Any:
-            etag = _weak(ctx, sp, now, kind)
-            if answers.fresh(bottle.request, etag):
-                return answers.not_modified(bottle.response, etag)
+        def answer(ctx: Context, sp: Span, etag: str) -> Any:
             chunks = _minute_chunks(ctx, sp)
             if kind == "averages":
                 body, mime = api.averages(chunks, sp.t0, sp.t1), JSON
@@ -218,7 +221,7 @@ def make_app(
                 body, mime = api.averages_csv(chunks), CSV
             return answers.stream(bottle.request, bottle.response, etag, mime, body)
 
-        return read(use, now, lambda st: use(Context(None, None, st)))
+        return conditional(kind, answer)
 
     def _minute_chunks(ctx: Context, sp: Span) -> Iterator[api.Minutes]:
         """Every minute of the window: up to a day from the kept minute cells, longer windows
@@ -236,18 +239,12 @@ def make_app(
         return iter([api.minute_series(found, starts)])
 
     def gap_list() -> Any:
-        now = clock()
-        sp = _span(now)
-
-        def use(ctx: Context) -> Any:
-            etag = _weak(ctx, sp, now, "gaps")
-            if answers.fresh(bottle.request, etag):
-                return answers.not_modified(bottle.response, etag)
+        def answer(ctx: Context, sp: Span, etag: str) -> Any:
             win = _window(ctx, sp.t0, sp.t1)
-            answer = answers.make(etag, api.gaps_json(win.gaps, sp.t0, sp.t1), JSON)
-            return answers.send(bottle.request, bottle.response, answer)
+            made = answers.make(etag, api.gaps_json(win.gaps, sp.t0, sp.t1), JSON)
+            return answers.send(bottle.request, bottle.response, made)
 
-        return read(use, now, lambda st: use(Context(None, None, st)))
+        return conditional("gaps", answer)
 
     def healthz() -> bytes:
         now = clock()
