@@ -8,6 +8,7 @@ them they skip with the reason; with CPULOAD_TEST_REQUIRE_ALL=1 (set by .ci/run)
 wherever it comes from, is reported as a failure, so CI never passes by skipping.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -117,3 +118,26 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def base_env(tmp_path: Path) -> dict[str, str]:
     """An environment with no CPULOAD_*/systemd variables leaking in from the caller."""
     return clean_env(tmp_path / "xdg-state")
+
+
+@contextlib.contextmanager
+def in_zone(tz: str) -> Iterator[None]:
+    """The process in time zone `tz` (TZ, then tzset), put back on the way out."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = tz
+    time.tzset()
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
+
+
+@pytest.fixture
+def berlin() -> Iterator[None]:
+    """The process in Europe/Berlin: summer time began 2026-03-29 02:00, ended 10-25 03:00."""
+    with in_zone("Europe/Berlin"):
+        yield

@@ -2,11 +2,8 @@
 with dated labels, nothing from outside, and the pygal markup the drawing relies on."""
 
 import json
-import os
 import re
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -187,19 +184,6 @@ def test_samples_without_modes_leave_the_modes_chart_empty_there_without_a_band(
     (user,) = of_class(chart.document, "path", "mode-user")
     assert user.get("d", "").count("M") == 2  # two stretches with modes, none across
     assert not of_class(chart.document, "rect", "band")
-
-
-@pytest.fixture
-def berlin() -> Iterator[None]:
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "Europe/Berlin"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
 
 
 def test_a_window_across_midnight_dates_its_first_label_of_each_day(berlin: None) -> None:

@@ -1,27 +1,13 @@
 """Local time for people: ticks on whole local steps, the date where a day starts, the zone's
 offsets across a daylight-saving change, and labels clear of the plot's edges."""
 
-import os
-import time
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
 
 from viewer.labels import offsets, ticks
 
-
-@pytest.fixture(autouse=True)
-def berlin() -> Iterator[None]:
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "Europe/Berlin"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("berlin")
 
 
 def at(text: str) -> float:

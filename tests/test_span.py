@@ -1,8 +1,5 @@
 """The window a request names: minutes and end, parsed strictly, in the viewer's time zone."""
 
-import os
-import time
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
@@ -10,20 +7,6 @@ import pytest
 from viewer.span import BAD_END, MAX_MINUTES, BadParameter, Span, end_text, parse
 
 NOW = 1_800_000_000.0
-
-
-@pytest.fixture
-def berlin() -> Iterator[None]:
-    """The process in Europe/Berlin: summer time began 2026-03-29 02:00, ended 10-25 03:00."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "Europe/Berlin"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
 
 
 def test_defaults_are_the_last_hour_ending_now() -> None:

@@ -1,14 +1,11 @@
 """shared/timeutil.py: exact stamps from integer ticks, the minute rule, zone labels."""
 
-import os
-import time
-from collections.abc import Iterator
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.timeutil import interval_ratio, minute_of, stamp, tick_at_or_before
+from tests.conftest import in_zone
 from viewer.labels import zone_label
 
 
@@ -53,23 +50,6 @@ def test_minute_rule_holds_for_tenth_second_stamps(k: int) -> None:
     assert m < ts <= m + 60
 
 
-@pytest.fixture
-def berlin() -> Iterator[None]:
-    yield from in_zone("Europe/Berlin")
-
-
-def in_zone(tz: str) -> Iterator[None]:
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = tz
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
-
-
 @pytest.mark.usefixtures("berlin")
 def test_zone_label_names_the_zone_and_follows_daylight_saving() -> None:
     winter, summer = 1_700_000_000.0, 1_690_000_000.0  # November 2023, July 2023
@@ -86,5 +66,5 @@ def test_zone_label_names_the_zone_and_follows_daylight_saving() -> None:
     ],
 )
 def test_zone_label_names_what_tz_really_selects(tz: str, label: str) -> None:
-    for _ in in_zone(tz):
+    with in_zone(tz):
         assert zone_label(1_700_000_000.0) == label
