@@ -141,3 +141,24 @@ def berlin() -> Iterator[None]:
     """The process in Europe/Berlin: summer time began 2026-03-29 02:00, ended 10-25 03:00."""
     with in_zone("Europe/Berlin"):
         yield
+
+
+def as_nobody(work: Callable[[], str]) -> str:
+    """What `work` returns when run in a forked child that dropped to user and group nobody
+    (65534); "" if it raised. Root only. The child may not be able to read Python's files
+    under /root: import what `work` needs before calling this."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            os.write(write_end, work().encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        said = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return said

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from shared.schema import MODE_COLUMNS, SCHEMA_VERSION, migrate
-from tests.conftest import require_root
+from tests.conftest import as_nobody, require_root
 from viewer import facts, reader, window
 from viewer import rows as sample_rows
 from viewer.cache import Grids
@@ -131,25 +131,16 @@ def test_a_wal_file_at_rest_reads_without_write_access_to_its_directory(
     conn.close()
     assert sorted(p.name for p in state.iterdir()) == ["c.db"]
     os.chmod(db, 0o644)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child reports through the pipe
+
+    def count() -> str:
         try:
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            try:
-                count = reader.read(
-                    db, lambda c: c.execute("SELECT count(*) FROM samples").fetchone()[0]
-                )
-                os.write(write_end, str(count).encode())
-            except Unavailable as exc:
-                os.write(write_end, exc.reason.encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        said = pipe.read().decode()
-    os.waitpid(pid, 0)
+            found = reader.read(
+                db, lambda c: c.execute("SELECT count(*) FROM samples").fetchone()[0]
+            )
+            return str(found)
+        except Unavailable as exc:
+            return exc.reason
+
+    said = as_nobody(count)
     assert said == "99", said
     assert sorted(p.name for p in state.iterdir()) == ["c.db"]
