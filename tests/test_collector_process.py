@@ -58,6 +58,13 @@ def proc_stat() -> tuple[int, int]:
     return total - idle - iowait, total
 
 
+def pinned_busy_loop(spawn: Spawn) -> None:
+    """A child that keeps one CPU (the first this process may use) busy until the test ends."""
+    cpu = min(os.sched_getaffinity(0))
+    burn = f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"
+    spawn([sys.executable, "-c", burn], name="busy-loop")
+
+
 def sleep_until(t: float) -> None:
     while (left := t - time.time()) > 0:
         time.sleep(min(left, 0.5))
@@ -67,9 +74,7 @@ def sleep_until(t: float) -> None:
 def test_samples_match_proc_stat_over_the_same_span_with_a_pinned_busy_loop(
     tmp_path: Path, spawn: Spawn, base_env: dict[str, str]
 ) -> None:
-    cpu = min(os.sched_getaffinity(0))
-    burn = f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"
-    spawn([sys.executable, "-c", burn], name="busy-loop")
+    pinned_busy_loop(spawn)
     db = tmp_path / "c.db"
     start(spawn, base_env, "--db", str(db), "--interval", "0.5")
     wait_for(lambda: samples(db), 10, "a first sample")

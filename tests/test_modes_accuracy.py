@@ -3,7 +3,6 @@ itself over the same windows, with a busy loop pinned to one CPU."""
 
 import os
 import sqlite3
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import NamedTuple
 import pytest
 
 from tests.conftest import Child, wait_for
-from tests.test_collector_process import sleep_until, start
+from tests.test_collector_process import pinned_busy_loop, sleep_until, start
 
 Spawn = Callable[..., Child]
 INTERVAL = 1.0
@@ -62,9 +61,7 @@ def test_user_system_and_iowait_match_proc_stat_over_the_same_windows(
     tmp_path: Path, spawn: Spawn, base_env: dict[str, str]
 ) -> None:
     """~15 s: twelve 1 s windows, the test's own readings taken at the collector's stamps."""
-    cpu = min(os.sched_getaffinity(0))
-    burn = f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"
-    spawn([sys.executable, "-c", burn], name="busy-loop")
+    pinned_busy_loop(spawn)
     db = tmp_path / "c.db"
     start(spawn, base_env, "--db", str(db), "--interval", str(INTERVAL))
     t_a = float(int(time.time()) + 2)  # a stamp ahead
