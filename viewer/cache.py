@@ -43,10 +43,6 @@ class Lru(Generic[V]):
         self._lock = threading.Lock()
         self._flights: dict[Hashable, threading.Lock] = {}
 
-    def peek(self, key: Hashable) -> V | None:
-        with self._lock:
-            return self._hit(key) if key in self._items else None
-
     def get(self, key: Hashable, compute: Callable[[], V]) -> V:
         with self._lock:
             if key in self._items:
