@@ -9,6 +9,8 @@
   const tags = {};
   let skew = Date.now() / 1000 - Number(body.dataset.now || Date.now() / 1000);
   let timer = null;
+  let running = false; // one refresh at a time, even when the tab shows mid-way through one
+  const pending = new Set(); // parts that changed and are not fetched yet
   const meta = new WeakMap();
   const chosen = new WeakMap(); // chart box -> index of the point the keys stepped to
 
@@ -201,15 +203,23 @@
 
   async function refresh() {
     timer = null;
-    if (document.hidden) return; // resumed by visibilitychange
+    if (document.hidden || running) return; // resumed by visibilitychange
+    running = true;
     try {
-      if (await fetchPart("state")) {
-        for (const name of PARTS) await fetchPart(name);
+      if (await fetchPart("state")) PARTS.forEach((name) => pending.add(name));
+      // A tab hidden mid-way asks for nothing more; the rest is fetched when it shows again,
+      // and a part that failed is asked for again at the next poll.
+      for (const name of PARTS) {
+        if (document.hidden) break;
+        if (!pending.has(name)) continue;
+        await fetchPart(name);
+        pending.delete(name);
       }
       body.classList.remove("offline");
     } catch (err) {
       body.classList.add("offline");
     }
+    running = false;
     tick();
     schedule();
   }
