@@ -127,7 +127,8 @@ def run_collector(db: Path, env: dict[str, str]) -> subprocess.CompletedProcess[
 
 
 def good(path: Path, rows: int = 20_000) -> Path:
-    now = time.time()
+    """A sound file whose samples ended an hour ago (a viewer calls it stale)."""
+    now = time.time() - 3600
     return make_db(path, [(now - k, 7.0) for k in range(rows)], [(now - rows, 1)])
 
 
@@ -169,7 +170,7 @@ def the_last_page_overwritten(path: Path) -> None:
     overwrite_page(path, path.stat().st_size // page_size(path), seed=5)
 
 
-@pytest.mark.parametrize(
+DAMAGED = pytest.mark.parametrize(
     ("make", "says"),
     [
         (cut_where_the_last_page_is_free, "cut short"),
@@ -178,6 +179,9 @@ def the_last_page_overwritten(path: Path) -> None:
     ],
     ids=["cut-by-1000-bytes", "interior-page", "last-page"],
 )
+
+
+@DAMAGED
 def test_a_damaged_file_is_refused_at_start_byte_for_byte_untouched(
     tmp_path: Path,
     base_env: dict[str, str],
@@ -195,6 +199,40 @@ def test_a_damaged_file_is_refused_at_start_byte_for_byte_untouched(
     assert digest(db) == before, "the file was changed"
     assert not [p.name for p in tmp_path.glob("c.db-*")], "a journal or WAL was left beside it"
     faults.record(make.__name__.replace("_", " "), one_line(result.stderr, db))
+
+
+@DAMAGED
+def test_healthz_names_the_damage_of_a_file_nothing_writes(
+    tmp_path: Path, spawn: Spawn, base_env: dict[str, str], make: Callable[[Path], None], says: str
+) -> None:
+    """Samples stopped and no collector holds the file: /healthz says why (the collector
+    refuses such a file), not just "stale"; the file is left as it was."""
+    db = tmp_path / "c.db"
+    make(db)
+    before = digest(db)
+    viewer, base = start_viewer(spawn, [*VIEWER, "--db", str(db), "--port", "0"], base_env)
+    for _ in range(2):  # the second verdict is the one kept for this state of the file
+        code, health = get_json(base + "healthz")
+        assert code == 503 and health["status"] == "error", health
+        assert says in health["reason"] and "restore it from a backup" in health["reason"]
+        assert health["last_sample_age"] > 3000, health  # its newest row could still be read
+    assert digest(db) == before, "the file was changed"
+    viewer.check_alive()
+
+
+def test_healthz_checks_a_stale_file_again_once_it_changed(
+    tmp_path: Path, spawn: Spawn, base_env: dict[str, str]
+) -> None:
+    db = tmp_path / "c.db"
+    good(db)
+    viewer, base = start_viewer(spawn, [*VIEWER, "--db", str(db), "--port", "0"], base_env)
+    code, health = get_json(base + "healthz")
+    assert code == 503 and health["status"] == "stale", health  # sound: only old
+    pages = db.stat().st_size // page_size(db)
+    overwrite_page(db, random.Random(3).randrange(2, pages), seed=4)
+    code, health = get_json(base + "healthz")
+    assert code == 503 and health["status"] == "error" and "is damaged" in health["reason"]
+    viewer.check_alive()
 
 
 def one_line(text: str, db: Path) -> str:

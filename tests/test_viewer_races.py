@@ -100,7 +100,10 @@ def test_a_failure_after_the_first_batch_cuts_the_stream_and_logs_one_line(
     assert "Traceback" not in log and 'File "' not in log
     assert next(line for line in log.splitlines() if "cut short" in line).count("malformed") == 1
     code, health = get_json(base + "healthz")  # the viewer carries on
-    assert code == 503 and health["status"] == "stale"  # the newest sample is 8 h old
+    # The newest sample is 8 h old and no collector holds the file: /healthz checks it and
+    # names the damage (before, it said only "stale").
+    assert code == 503 and health["status"] == "error", health
+    assert "is damaged" in health["reason"] and health["last_sample_age"] > 3600, health
 
 
 @pytest.mark.slow

@@ -246,10 +246,25 @@ def make_app(
 
         return conditional("gaps", answer)
 
+    def checked(conn: sqlite3.Connection, st: Status) -> Status:
+        """Stale, and no collector holds the file: is it damaged? (Then the collector refused
+        it or stopped on it, and "error" with the reason says more than "stale".) One check
+        per state of the file, which does not change while nothing writes it."""
+        key = reader.state_of(db)
+        if st.state != "stale" or st.writing or key is None:
+            return st
+        try:
+            reason = store.damage.get(key, lambda: reader.damage(conn, db))
+        except sqlite3.OperationalError:
+            return st  # a lock kept the check from a verdict: asked again next time
+        return st if reason is None else st._replace(state="error", reason=reason)
+
     def healthz() -> bytes:
         now = clock()
         try:
-            st = reader.read(db, lambda conn: facts.status(facts.read(conn, db, now), now))
+            st = reader.read(
+                db, lambda conn: checked(conn, facts.status(facts.read(conn, db, now), now))
+            )
         except reader.Unavailable as exc:
             st = facts.status(
                 None, now, exc.reason, "no-data" if exc.state == "no-data" else "error"

@@ -14,6 +14,10 @@ Caches.grids    Grid per cell width (LRU of 8 widths); a Grid keeps complete cel
                 clock went back), when retention deleted samples it held (its first sample
                 is older than the oldest left), or when the grid outgrows four windows.
                 Files without `edits` (schema before 3) keep no cell between requests.
+Caches.damage   Lru[str | None] keyed by the state of the file and its -wal (inode, size,
+                mtime): the damage check's verdict (None: not damaged), made for /healthz
+                when samples stopped and no collector holds the file. Any write to the file
+                makes a new key; a check that a lock kept from a verdict is not kept.
 """
 
 import sqlite3
@@ -139,3 +143,4 @@ class Caches:
         self.answers: Lru[Answer] = Lru(answers)
         self.windows: Lru[Window] = Lru(windows)
         self.grids = Grids()
+        self.damage: Lru[str | None] = Lru(4)

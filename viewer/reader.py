@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from shared.damage import RESTORE, cut_short, quick_check
 from shared.lockfile import collector_holds
 from shared.schema import SchemaError, read_version
 
@@ -118,6 +119,32 @@ def _at_rest(path: Path, exc: sqlite3.Error) -> bool:
         return False
     beside = (f"{path}-wal", f"{path}-journal")
     return not any(os.path.lexists(p) for p in beside) and not collector_holds(path)
+
+
+def state_of(path: Path) -> tuple[object, ...] | None:
+    """The file's and its -wal's inode, size and mtime: any write changes it. None if the
+    file is gone, or a -journal says a writer is in the middle of a change (no state to
+    judge)."""
+    if os.path.lexists(f"{path}-journal"):
+        return None
+    parts: list[object] = []
+    for name in (str(path), f"{path}-wal"):
+        try:
+            st = os.stat(name)
+        except FileNotFoundError:
+            parts.append(None)
+            continue
+        except OSError:
+            return None
+        parts.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    return None if parts[0] is None else tuple(parts)
+
+
+def damage(conn: sqlite3.Connection, path: Path) -> str | None:
+    """Why the file is damaged, with what to do, or None; the same check the collector makes
+    before it writes (shared/damage.py). sqlite3.OperationalError (a lock) is passed on."""
+    reason = cut_short(path) or quick_check(conn, path)
+    return None if reason is None else f"{reason}; {RESTORE}"
 
 
 def missing(path: Path) -> bool:
