@@ -132,6 +132,31 @@ def test_samples_json_lists_gaps_and_streams_large_windows(tmp_path: Path) -> No
     assert body["gaps"] == [[rows[24_998][0], rows[24_999][0]]]
 
 
+def test_samples_gaps_follow_each_runs_interval_across_batches(tmp_path: Path) -> None:
+    """A 5 s run, a 0.1 s run longer than a batch, a 5 s run again: each step is judged by
+    the limit of the later sample's run, in whichever batch it falls, as /api/gaps judges it."""
+    a = NOW - 2802
+    first = [a + 5 * i for i in range(1, 40) if i not in (10, 20, 21)]  # 10 s: no gap; 15 s: gap
+    fast = [
+        (10 * (a + 200) + k) / 10 for k in range(1, 25_001) if k not in (9_000, 22_000, 22_001)
+    ]
+    last = [a + 2701 + 5 * i for i in range(1, 21)]  # 6 s after the fast run: within 5 s's limit
+    stamps = first + fast + last
+    runs = [(a, 5.0, a + 196), (a + 200, 0.1, a + 2500.5), (a + 2701, 5.0)]
+    db = make_db(tmp_path / "c.db", [(ts, 1.0) for ts in stamps], runs)
+    app = make_app(db, clock=lambda: NOW)
+    samples = call(app, "/api/samples?minutes=60").json()
+    assert [ts for ts, _ in samples["samples"]] == stamps
+    inside = [g for g in samples["gaps"] if g[0] > a]
+    assert inside == [
+        [a + 95, a + 110],  # 15 s in the 5 s run
+        [a + 195, fast[0]],  # the stop between the first two runs
+        [(10 * (a + 200) + 21_999) / 10, (10 * (a + 200) + 22_002) / 10],  # 0.3 s at 0.1 s
+    ]
+    gaps = call(app, "/api/gaps?minutes=60").json()
+    assert [[g["start"], g["end"]] for g in gaps["gaps"]] == samples["gaps"]
+
+
 def test_averages_cover_every_minute_of_the_window(db: Path) -> None:
     body = call(make_app(db, clock=lambda: NOW), "/api/averages?minutes=60").json()
     minutes = [m for m, _, _ in body["averages"]]

@@ -148,8 +148,8 @@ def test_busy_idle_and_slow_clients_do_not_stall_healthz_or_grow_memory(
     warm = wrk(tool, base, script, 8, 3)
     assert warm.non_2xx == warm.socket_errors == 0, warm.text
     # Warm: every answer made once, the largest at the concurrency to come. (Five concurrent day
-    # answers raise RSS to a high-water mark that a second round still lifts, to ~145 MB, and
-    # repeated rounds then leave flat: docs/reliability.md has the figures.)
+    # answers raise RSS to a high-water mark that a second round still lifts, and repeated
+    # rounds then leave flat: docs/reliability.md has the figures.)
     biggest = [threading.Thread(target=fetch, args=(base + SAMPLES_DAY,)) for _ in range(SLOW)]
     for t in biggest:
         t.start()
@@ -158,7 +158,7 @@ def test_busy_idle_and_slow_clients_do_not_stall_healthz_or_grow_memory(
     rss_warm = rss_kb(viewer.pid)
 
     # Slow readers: more than the viewer has threads, each asking for ~19 MB. Once their answers
-    # are made (~1.3 s of CPU each) no thread may wait for them, however slowly they read.
+    # are made (~0.7 s of CPU each) no thread may wait for them, however slowly they read.
     slow = [slow_reader(port) for _ in range(SLOW)]
     began = time.monotonic()
     wait_for(lambda: fast_healthz(base), 60, "healthz answering beside the slow readers")

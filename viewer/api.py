@@ -4,17 +4,18 @@
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator, Sequence
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.schema import MODES
+from shared.schema import MODES, gap_limit
 from viewer import gaps, reader, rows
 from viewer.cells import Means
-from viewer.facts import Run, Status, limit_at
+from viewer.facts import Run, Status, stretches
 from viewer.gaps import Gap
-from viewer.rows import Row
+from viewer.rows import P, Pair, Row
 
 SAMPLES_CSV = ("ts", "time_utc", "cpu", *MODES)
 AVERAGES_CSV = ("minute", "time_utc", "avg", "count")
@@ -25,49 +26,64 @@ class Truncated(Exception):
 
 
 class Spans:
-    """Gaps found while rows stream past: the same rule as viewer/gaps.py, in one pass."""
+    """Gaps found while rows stream past: the same rule as viewer/gaps.py, in one pass, with
+    each stretch of equal interval's gap limit looked up once (as cells.gap_ends does)."""
 
     def __init__(self, runs: Sequence[Run], t0: float, t1: float) -> None:
         self.runs, self.t0, self.t1 = runs, t0, t1
+        parts = stretches(runs, t0, t1)
+        self.starts = [start for start, _ in parts[1:]] + [math.inf]
+        self.limits = [gap_limit(interval) for _, interval in parts]
+        self.k = 0
         self.stretches: list[tuple[float, float]] = []
+        self.first = self.last = math.nan
 
     def feed(self, stamps: Iterable[float]) -> None:
+        k, starts, limits, found = self.k, self.starts, self.limits, self.stretches
+        first, last = self.first, self.last
         for ts in stamps:
-            if self.stretches and ts - self.stretches[-1][1] <= limit_at(self.runs, ts):
-                self.stretches[-1] = (self.stretches[-1][0], ts)
-            else:
-                self.stretches.append((ts, ts))
+            while ts >= starts[k]:
+                k += 1
+            if not ts - last <= limits[k]:  # also true for the first sample (last is nan)
+                if last == last:
+                    found.append((first, last))
+                first = ts
+            last = ts
+        self.k, self.first, self.last = k, first, last
 
     def found(self) -> list[tuple[float, float]]:
-        holes = gaps.holes(self.stretches, self.runs, self.t0, self.t1, None, None)
+        seen = self.stretches + ([(self.first, self.last)] if self.last == self.last else [])
+        holes = gaps.holes(seen, self.runs, self.t0, self.t1, None, None)
         return [(h.start, h.end) for h in holes]
 
 
-def stream(db: Path, moded: bool, t1: float, first: list[Row]) -> Iterator[list[Row]]:
+def stream(first: list[P], more: Callable[[float], Iterator[list[P]]]) -> Iterator[list[P]]:
     """`first` (read before the status line went out, so an unreadable file is a plain 503),
-    then the following batches. A later batch that fails can only cut the answer short: the
-    stream raises Truncated and the server drops the connection (no closing chunk), so a
-    client sees an incomplete transfer rather than a well-formed but partial answer."""
+    then `more(after)`, the batches after first's last stamp. A later batch that fails can
+    only cut the answer short: the stream raises Truncated and the server drops the
+    connection (no closing chunk), so a client sees an incomplete transfer rather than a
+    well-formed but partial answer."""
     if first:
         yield first
     if len(first) < rows.BATCH:
         return
     try:
-        yield from rows.batches(db, moded, first[-1].ts, t1)
+        yield from more(first[-1][0])
     except reader.Unavailable as exc:
         raise Truncated(f"{exc.reason}; the answer was cut short") from None
 
 
 def samples_json(
-    batches: Iterable[list[Row]], runs: Sequence[Run], t0: float, t1: float, interval: float
+    batches: Iterable[list[Pair]], runs: Sequence[Run], t0: float, t1: float, interval: float
 ) -> Iterator[bytes]:
-    """{"from", "to", "interval", "samples": [[ts, cpu], ...], "gaps": [[start, end], ...]}"""
+    """{"from", "to", "interval", "samples": [[ts, cpu], ...], "gaps": [[start, end], ...]}
+    from (ts, cpu) batches, as rows.stamped() reads them: no Row, no modes, for speed."""
     head = json.dumps({"from": t0, "to": t1, "interval": interval})
     yield (head[:-1] + ', "samples": [').encode()
     spans, comma = Spans(runs, t0, t1), ""
     for batch in batches:
-        spans.feed(r.ts for r in batch)
-        yield (comma + json.dumps([[r.ts, r.cpu] for r in batch])[1:-1]).encode()
+        spans.feed(ts for ts, _ in batch)
+        yield (comma + json.dumps(batch)[1:-1]).encode()
         comma = ","
     yield ('], "gaps": ' + json.dumps([list(g) for g in spans.found()]) + "}").encode()
 

@@ -4,6 +4,7 @@ Every data route goes one way: the window (`minutes`, `end`) parsed once -> one 
 snapshot -> facts and, where the answer is not cached, the window -> one rendered answer.
 """
 
+import functools
 import importlib.resources
 import itertools
 import json
@@ -202,12 +203,18 @@ def make_app(
         which is read before the status line goes out."""
 
         def answer(ctx: Context, sp: Span, etag: str) -> Any:
-            moded = ctx.facts is not None and ctx.facts.version >= 3
-            first = rows.batch(ctx.conn, moded, sp.t0, sp.t1) if ctx.conn else []
-            runs = ctx.facts.runs if ctx.facts else ()
-            batches = api.stream(db, moded, sp.t1, first) if ctx.conn else iter(())
-            interval = facts.interval_at(runs, sp.t1)
-            body, mime = _samples_body(kind, batches, runs, sp, interval)
+            if kind == "samples":
+                runs = ctx.facts.runs if ctx.facts else ()
+                interval = facts.interval_at(runs, sp.t1)
+                pairs = _pairs(db, ctx.conn, sp)
+                body, mime = api.samples_json(pairs, runs, sp.t0, sp.t1, interval), JSON
+            else:
+                moded = ctx.facts is not None and ctx.facts.version >= 3
+                batches = _rows(db, ctx.conn, moded, sp)
+                if kind == "modes":
+                    body, mime = api.modes_json(batches, sp.t0, sp.t1), JSON
+                else:
+                    body, mime = api.samples_csv(batches), CSV
             return answers.stream(bottle.request, bottle.response, etag, mime, body)
 
         return conditional(kind, answer)
@@ -349,14 +356,22 @@ def _newest(found: Facts, t1: float) -> float:
     return found.newest[0] if found.newest else t1
 
 
-def _samples_body(
-    kind: str, batches: Iterator[list[rows.Row]], runs: Any, sp: Span, interval: float
-) -> tuple[Iterator[bytes], str]:
-    if kind == "samples":
-        return api.samples_json(batches, runs, sp.t0, sp.t1, interval), JSON
-    if kind == "modes":
-        return api.modes_json(batches, sp.t0, sp.t1), JSON
-    return api.samples_csv(batches), CSV
+def _pairs(db: Path, conn: sqlite3.Connection | None, sp: Span) -> Iterator[list[rows.Pair]]:
+    """The window's (ts, cpu), the first batch read now on `conn` (before the status line)."""
+    if conn is None:
+        return iter(())
+    more = functools.partial(rows.stamped_batches, db, None, t1=sp.t1)
+    return api.stream(rows.stamped(conn, None, sp.t0, sp.t1), more)
+
+
+def _rows(
+    db: Path, conn: sqlite3.Connection | None, moded: bool, sp: Span
+) -> Iterator[list[rows.Row]]:
+    """The window's samples with their modes, the first batch read now on `conn`."""
+    if conn is None:
+        return iter(())
+    more = functools.partial(rows.batches, db, moded, t1=sp.t1)
+    return api.stream(rows.batch(conn, moded, sp.t0, sp.t1), more)
 
 
 def _secure(response: bottle.BaseResponse) -> None:

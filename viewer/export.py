@@ -18,7 +18,7 @@ from typing import BinaryIO, NamedTuple, TextIO, TypeVar
 from shared.settings import ExportSettings, export_settings
 from viewer import api, facts, openmetrics, reader, rows, span
 from viewer.facts import SAMPLE, Facts
-from viewer.rows import Row
+from viewer.rows import Pair, Row
 
 PROG = "cpuload-export"
 B = TypeVar("B")
@@ -28,7 +28,8 @@ class Start(NamedTuple):
     """What one snapshot of the file says before anything is written."""
 
     facts: Facts
-    first: list[Row]  # the window's first batch
+    first: list[Row]  # the window's first batch, for CSV
+    pairs: list[Pair]  # the same as (ts, cpu), for JSON
     last: float | None  # the newest sample in the window: every later pass stops there
     samples: int | None  # how many in the window, counted only for the progress line
 
@@ -84,7 +85,9 @@ def _failed(err: TextIO, progress: "Progress | None", reason: str) -> int:
 def body(settings: ExportSettings, sp: span.Span, progress: "Progress | None") -> Iterator[bytes]:
     """The chunks of the answer; Unavailable before the first one when the file cannot be
     read, Truncated (or Unavailable) later if a batch after the first fails."""
-    read = functools.partial(_start, db=settings.db, sp=sp, counting=progress is not None)
+    read = functools.partial(
+        _start, db=settings.db, sp=sp, fmt=settings.format, counting=progress is not None
+    )
     start = reader.read(settings.db, read, snapshot=True)
     f, moded = start.facts, start.facts.version >= 3
     if settings.format == "openmetrics":
@@ -95,19 +98,22 @@ def body(settings: ExportSettings, sp: span.Span, progress: "Progress | None") -
     else:
         if progress:
             progress.plan(start.samples, 1)
-        batches = _counted(api.stream(settings.db, moded, sp.t1, start.first), progress)
         if settings.format == "json":
+            more = functools.partial(rows.stamped_batches, settings.db, None, t1=sp.t1)
+            pairs = _counted(api.stream(start.pairs, more), progress)
             interval = facts.interval_at(f.runs, sp.t1)
-            yield from api.samples_json(batches, f.runs, sp.t0, sp.t1, interval)
+            yield from api.samples_json(pairs, f.runs, sp.t0, sp.t1, interval)
         else:
-            yield from api.samples_csv(batches)
+            later = functools.partial(rows.batches, settings.db, moded, t1=sp.t1)
+            yield from api.samples_csv(_counted(api.stream(start.first, later), progress))
     if progress:
         progress.done()
 
 
-def _start(conn: sqlite3.Connection, db: Path, sp: span.Span, counting: bool) -> Start:
+def _start(conn: sqlite3.Connection, db: Path, sp: span.Span, fmt: str, counting: bool) -> Start:
     f = facts.read(conn, db, time.time())
-    first = rows.batch(conn, f.version >= 3, sp.t0, sp.t1)
+    first = rows.batch(conn, f.version >= 3, sp.t0, sp.t1) if fmt == "csv" else []
+    pairs = rows.stamped(conn, None, sp.t0, sp.t1) if fmt == "json" else []
     last = conn.execute(
         f"SELECT max(ts) FROM samples WHERE ts > ? AND ts <= ? AND {SAMPLE}", (sp.t0, sp.t1)
     ).fetchone()[0]
@@ -115,7 +121,7 @@ def _start(conn: sqlite3.Connection, db: Path, sp: span.Span, counting: bool) ->
     if counting:
         sql = f"SELECT count(*) FROM samples WHERE ts > ? AND ts <= ? AND {SAMPLE}"
         count = int(conn.execute(sql, (sp.t0, sp.t1)).fetchone()[0])
-    return Start(f, first, None if last is None else float(last), count)
+    return Start(f, first, pairs, None if last is None else float(last), count)
 
 
 def _pass(

@@ -15,6 +15,7 @@ from viewer.gaps import Pause
 
 BATCH = 20_000
 P = TypeVar("P", bound=tuple[Any, ...])  # a row whose first value is its ts
+Pair = tuple[float, float]  # (ts, value)
 
 
 class Row(NamedTuple):
@@ -26,13 +27,19 @@ class Row(NamedTuple):
 
 
 def columns(moded: bool) -> str:
+    """The mode columns as stored (hundredths of a percent), or NULLs for an older file."""
     return ", ".join(MODE_COLUMNS) if moded else ", ".join(["NULL"] * len(MODES))
 
 
-def row(values: tuple[float, float, *tuple[int | None, ...]]) -> Row:
+def percents(moded: bool) -> str:
+    """The mode columns in percent, divided by SQLite as the sample_modes view divides them."""
+    return ", ".join(f"{c} / 100.0" for c in MODE_COLUMNS) if moded else columns(False)
+
+
+def row(values: tuple[float, float, *tuple[float | None, ...]]) -> Row:
+    """A row of `SELECT ts, cpu, {percents()}`: ts and cpu are REAL columns, so floats."""
     ts, cpu, *modes = values
-    known = None if None in modes else tuple(int(m) / 100 for m in modes)  # type: ignore[arg-type]
-    return Row(float(ts), float(cpu), known)
+    return Row(ts, cpu, None if None in modes else tuple(modes))  # type: ignore[arg-type]
 
 
 def points(
@@ -40,7 +47,7 @@ def points(
 ) -> list[Point] | None:
     """Every sample t0 < ts <= t1 as a point, or None when there are more than `most`."""
     sql = (
-        f"SELECT ts, cpu, {columns(moded)} FROM samples"
+        f"SELECT ts, cpu, {percents(moded)} FROM samples"
         f" WHERE ts > ? AND ts <= ? AND {SAMPLE} ORDER BY ts LIMIT ?"
     )
     found = conn.execute(sql, (t0, t1, most + 1)).fetchall()
@@ -101,7 +108,7 @@ def minute_chunks(path: Path, starts: range) -> Iterator[list[tuple[int, float |
 def batch(conn: sqlite3.Connection, moded: bool, after: float, t1: float) -> list[Row]:
     """The first BATCH samples with after < ts <= t1, oldest first."""
     sql = (
-        f"SELECT ts, cpu, {columns(moded)} FROM samples"
+        f"SELECT ts, cpu, {percents(moded)} FROM samples"
         f" WHERE ts > ? AND ts <= ? AND {SAMPLE} ORDER BY ts LIMIT ?"
     )
     return [row(values) for values in conn.execute(sql, (after, t1, BATCH))]
@@ -114,15 +121,13 @@ def batches(path: Path, moded: bool, after: float, t1: float) -> Iterator[list[R
     return _paged(path, functools.partial(batch, moded=moded, t1=t1), after)
 
 
-def stamped(
-    conn: sqlite3.Connection, mode: int | None, after: float, t1: float
-) -> list[tuple[float, float]]:
+def stamped(conn: sqlite3.Connection, mode: int | None, after: float, t1: float) -> list[Pair]:
     """The first BATCH (ts, value) with after < ts <= t1, oldest first: the value is `cpu`,
     or with `mode` (an index into MODES) that mode's percent, of the samples with modes.
     Two columns, no Row: an export of a year reads the file once per series."""
     value, only = "cpu", ""
     if mode is not None:
-        value = f"{MODE_COLUMNS[mode]} / 100.0"  # the same division as row()'s
+        value = f"{MODE_COLUMNS[mode]} / 100.0"  # as percents() divides
         only = "".join(f" AND {c} IS NOT NULL" for c in MODE_COLUMNS)
     sql = (
         f"SELECT ts, {value} FROM samples"
@@ -131,9 +136,7 @@ def stamped(
     return conn.execute(sql, (after, t1, BATCH)).fetchall()
 
 
-def stamped_batches(
-    path: Path, mode: int | None, after: float, t1: float
-) -> Iterator[list[tuple[float, float]]]:
+def stamped_batches(path: Path, mode: int | None, after: float, t1: float) -> Iterator[list[Pair]]:
     """stamped() over the whole span, in batches as batches() reads them."""
     return _paged(path, functools.partial(stamped, mode=mode, t1=t1), after)
 
