@@ -126,10 +126,16 @@ def export_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> E
         " tsdb create-blocks-from openmetrics); default csv",
     )
     p.add_argument(
-        "--minutes", metavar="N", help="the window's length in minutes, 1 to 525600; default 60"
+        "--minutes",
+        action="append",
+        default=[],
+        metavar="N",
+        help="the window's length in minutes, 1 to 525600; default 60",
     )
     p.add_argument(
         "--end",
+        action="append",
+        default=[],
         metavar="T",
         help="the window's end: Unix seconds or local time YYYY-MM-DDTHH:MM[:SS] with an"
         " optional Z or +HH:MM; default now",
@@ -147,11 +153,14 @@ def export_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> E
     if len(set(names)) < len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
         p.error(f"argument --label: give each label name once; {', '.join(twice)} came twice")
+    for flag, given in (("--minutes", args.minutes), ("--end", args.end)):
+        if len(given) > 1:
+            p.error(f"argument {flag}: give it once")
     return ExportSettings(
         db=_db(args.db, environ),
         format=args.format,
-        minutes=() if args.minutes is None else (args.minutes,),
-        end=() if args.end is None else (args.end,),
+        minutes=tuple(args.minutes),
+        end=tuple(args.end),
         labels=tuple(args.label),
         log_level=_pick(p, args.log_level, environ, "CPULOAD_LOG_LEVEL", _log_level, "info"),
     )

@@ -219,7 +219,15 @@ def test_health_ok_then_stale(db: Path) -> None:
     assert r.code == 200 and r.json()["status"] == "ok"
     assert r.json()["last_sample_age"] == pytest.approx(2.0)
     r = call(make_app(db, clock=lambda: NOW + 13.1), "/healthz")  # 15.1 s > 3 x 5 s
-    assert r.code == 503 and r.json()["status"] == "stale" and r.json()["reason"]
+    assert r.code == 503 and r.json()["status"] == "stale"
+    # The fixture holds the lock, as a collector stopped with SIGSTOP or starved of CPU does.
+    assert "holds the database but takes no samples" in r.json()["reason"]
+
+
+def test_health_stale_with_no_collector_asks_whether_it_runs(tmp_path: Path) -> None:
+    r = call(make_app(hour_db(tmp_path), clock=lambda: NOW + 13.1), "/healthz")
+    assert r.code == 503 and r.json()["status"] == "stale"
+    assert r.json()["reason"].endswith("old (interval 5 s); is cpuload-collector running?")
 
 
 def test_health_and_page_without_a_file(tmp_path: Path) -> None:

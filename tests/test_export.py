@@ -163,6 +163,8 @@ def test_help_version_and_bad_usage_exit_codes() -> None:
         ["--minutes", "0"],
         ["--minutes", "1e3"],
         ["--end", "yesterday"],
+        ["--minutes", "1", "--minutes", "2"],  # repeated: a bad window, as over HTTP
+        ["--end", "1", "--end", "2"],
         ["--format", "xml"],
         ["--label", "instance"],
         ["--label", "__name__=x"],
@@ -191,6 +193,10 @@ def test_a_missing_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
     )
     assert result.returncode == 1 and "not a cpuload database" in result.stderr
     assert result.stderr.count("\n") == 1
+    result = subprocess.run([*EXPORT, "--db", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 1
+    reason = f"{tmp_path} is a directory; give --db the path of the database file"
+    assert result.stderr == f"cpuload-export: error: {reason}\n"
 
 
 def test_a_closed_pipe_stops_it_quietly_and_the_file_is_untouched(tmp_path: Path) -> None:

@@ -72,6 +72,15 @@ def test_a_file_that_is_not_sqlite_is_an_error(tmp_path: Path) -> None:
     assert exc.value.state == "error"
 
 
+def test_a_directory_given_as_the_file_is_an_error_that_says_so(tmp_path: Path) -> None:
+    with pytest.raises(Unavailable) as exc, reader.open_ro(tmp_path):
+        pass
+    assert exc.value.state == "error" and not exc.value.transient
+    assert (
+        exc.value.reason == f"{tmp_path} is a directory; give --db the path of the database file"
+    )
+
+
 def test_a_newer_schema_is_an_error_that_says_upgrade(tmp_path: Path) -> None:
     db = make_db(tmp_path / "c.db", [])
     conn = sqlite3.connect(db)

@@ -151,9 +151,11 @@ def status(facts: Facts | None, now: float, reason: str = "", state: State = "er
     age = now - facts.newest[0]
     if age < 3 * interval:
         return Status("running", "", interval, facts.newest, age, facts.collector)
-    why = (
-        f"the newest sample is {duration(age)} old (interval {interval:g} s);"
-        " is cpuload-collector running?"
+    why = f"the newest sample is {duration(age)} old (interval {interval:g} s); " + (
+        "cpuload-collector holds the database but takes no samples: is it stopped (SIGSTOP)"
+        " or starved of CPU?"
+        if facts.collector
+        else "is cpuload-collector running?"
     )
     return Status("stale", why, interval, facts.newest, age, facts.collector)
 

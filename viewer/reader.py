@@ -156,15 +156,21 @@ def missing(path: Path) -> bool:
 
 
 def _exists(path: Path) -> bool:
-    """Whether the file is there; a directory the viewer may not enter is an error, not a 500."""
+    """Whether the file is there; a directory the viewer may not enter is an error, not a 500,
+    and so is a directory given as the file."""
     try:
-        return path.exists()
+        there, directory = path.exists(), path.is_dir()
     except OSError as exc:
         raise Unavailable(
             "error",
             f"cannot look for {path}: {exc.strerror}; the viewer's user must be able to enter"
             " its directory (with the systemd units: be in group cpuload)",
         ) from None
+    if directory:
+        raise Unavailable(
+            "error", f"{path} is a directory; give --db the path of the database file"
+        )
+    return there
 
 
 def _check(conn: sqlite3.Connection, path: Path) -> None:
