@@ -44,9 +44,9 @@ def verify_root(tmp_path: Path, units: dict[str, str]) -> Path:
     (root / "etc/systemd/system").mkdir(parents=True)
     for name, text in units.items():
         (root / "etc/systemd/system" / name).write_text(text)
-    (root / VENV_BIN).mkdir(parents=True)
-    for program in ("cpuload-collector", "cpuload-viewer"):
-        stand_in = root / VENV_BIN / program
+    for program in ("usr/bin/env", f"{VENV_BIN}/cpuload-collector", f"{VENV_BIN}/cpuload-viewer"):
+        stand_in = root / program
+        stand_in.parent.mkdir(parents=True, exist_ok=True)
         stand_in.write_text("#!/bin/sh\n")
         stand_in.chmod(0o755)
     return root
@@ -66,6 +66,24 @@ def verify(tmp_path: Path, units: dict[str, str]) -> str:
 
 def test_both_units_pass_verify_without_a_word(tmp_path: Path) -> None:
     assert verify(tmp_path, {name: (UNITS / name).read_text() for name in NAMES}) == ""
+
+
+def test_the_units_in_the_checkout_pass_verify_on_this_host_without_a_word() -> None:
+    """As a user checks them before installing: the host's own units, nothing installed."""
+    tool = require_tool("systemd-analyze")
+    result = subprocess.run(
+        [tool, "verify", *(str(UNITS / name) for name in NAMES)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_both_units_start_the_programs_in_the_installers_venv() -> None:
+    for name, program in zip(NAMES, ("cpuload-collector", "cpuload-viewer"), strict=True):
+        start = directives(name)["ExecStart"]
+        assert start == [f"/usr/bin/env /{VENV_BIN}/{program} --db /var/lib/cpuload/cpuload.db"]
 
 
 def test_verify_output_catches_a_typo(tmp_path: Path) -> None:
