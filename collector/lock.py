@@ -32,6 +32,11 @@ def acquire(db: Path) -> int:
     if not _lock(fd):
         holder = _read_pid(fd)
         os.close(fd)
+        if holder.isdigit() and not _alive(int(holder)):
+            raise LockError(
+                f"another program holds the lock {path} (the collector that last wrote it,"
+                f" pid {holder}, has exited); end that program or give this one another --db"
+            )
         raise LockError(
             f"another cpuload-collector (pid {holder}) is already writing {db};"
             " stop it first or give this one another --db"
@@ -53,6 +58,17 @@ def _lock(fd: int, patience: float = PATIENCE) -> bool:
             if time.monotonic() >= deadline:
                 return False
         time.sleep(RETRY)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one of another user's counts too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _read_pid(fd: int) -> str:

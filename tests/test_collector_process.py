@@ -157,6 +157,25 @@ def test_a_second_collector_is_refused_naming_the_first_and_a_killed_one_does_no
     assert third.stop() == 0
 
 
+def test_a_lock_held_long_by_another_program_is_named_as_such_not_as_a_dead_collector(
+    tmp_path: Path, spawn: Spawn, base_env: dict[str, str]
+) -> None:
+    db = tmp_path / "c.db"
+    first, _ = start(spawn, base_env, "--db", str(db), "--interval", "0.2")
+    assert first.stop() == 0  # its pid stays in the lock file
+    fd = os.open(lock_path(db), os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # held, not released at once
+        second = subprocess.run(
+            [*COLLECTOR, "--db", str(db)], env=base_env, capture_output=True, text=True, timeout=20
+        )
+    finally:
+        os.close(fd)
+    assert second.returncode == 1 and second.stderr.count("\n") == 1
+    assert f"another program holds the lock {lock_path(db)}" in second.stderr
+    assert f"pid {first.pid}, has exited" in second.stderr
+
+
 def test_a_test_of_the_lock_by_another_program_never_makes_a_starting_collector_fail(
     tmp_path: Path, spawn: Spawn, base_env: dict[str, str]
 ) -> None:
