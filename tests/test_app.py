@@ -416,8 +416,14 @@ def test_text_answers_are_gzipped_for_a_client_that_accepts_it(db: Path) -> None
         assert packed.headers.get("content-encoding") == "gzip", route
         assert gzip.decompress(packed.body) == plain.body, route
         assert "content-encoding" not in plain.headers
-    refused = call(app, "/", headers={"Accept-Encoding": "gzip;q=0"})
-    assert "content-encoding" not in refused.headers
+    for refusing in ("gzip;q=0", "gzip; Q=0.0", "br, gzip ; q = 0", "*;q=0"):
+        refused = call(app, "/api/samples", headers={"Accept-Encoding": refusing})
+        assert "content-encoding" not in refused.headers, refusing
+        refused = call(app, "/", headers={"Accept-Encoding": refusing})
+        assert "content-encoding" not in refused.headers, refusing
+    for accepting in ("gzip;", "GZIP;q=0.5", "deflate, *", "gzip;level=1"):
+        taken = call(app, "/api/samples", headers={"Accept-Encoding": accepting})
+        assert taken.headers.get("content-encoding") == "gzip", accepting
 
 
 def test_the_page_parts_are_the_pieces_of_the_page(db: Path) -> None:

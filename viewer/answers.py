@@ -49,12 +49,14 @@ def fresh(request: bottle.BaseRequest, etag: str) -> bool:
 
 
 def accepts_gzip(request: bottle.BaseRequest) -> bool:
+    """gzip or * in Accept-Encoding with a weight above 0 (`q`, in any case, default 1)."""
     for item in request.get_header("Accept-Encoding", "").split(","):
-        name, _, params = item.strip().partition(";")
+        name, *params = item.split(";")
         if name.strip().lower() in ("gzip", "*"):
-            q = params.strip().removeprefix("q=").strip() if "q=" in params else "1"
+            pairs = (p.partition("=") for p in params)
+            weights = [v for k, _, v in pairs if k.strip().lower() == "q"]
             try:
-                return float(q) > 0
+                return float(weights[0] if weights else "1") > 0
             except ValueError:
                 return False
     return False
