@@ -2,6 +2,7 @@
 (6.3 million samples) never sits in memory; gaps are found from the same rows."""
 
 import csv
+import functools
 import io
 import json
 import math
@@ -10,10 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.schema import MODES, gap_limit
+from shared.schema import MODES
 from viewer import gaps, reader, rows
 from viewer.cells import Means
-from viewer.facts import Run, Status, stretches
+from viewer.facts import Run, Status, stretch_limits
 from viewer.gaps import Gap
 from viewer.rows import P, Pair, Row
 
@@ -31,12 +32,10 @@ class Spans:
 
     def __init__(self, runs: Sequence[Run], t0: float, t1: float) -> None:
         self.runs, self.t0, self.t1 = runs, t0, t1
-        parts = stretches(runs, t0, t1)
-        self.starts = [start for start, _ in parts[1:]] + [math.inf]
-        self.limits = [gap_limit(interval) for _, interval in parts]
+        self.starts, self.limits = stretch_limits(runs, t0, t1)
         self.k = 0
         self.stretches: list[tuple[float, float]] = []
-        self.first = self.last = math.nan
+        self.first = self.last = math.nan  # the open stretch; nan before the first sample
 
     def feed(self, stamps: Iterable[float]) -> None:
         k, starts, limits, found = self.k, self.starts, self.limits, self.stretches
@@ -45,14 +44,15 @@ class Spans:
             while ts >= starts[k]:
                 k += 1
             if not ts - last <= limits[k]:  # also true for the first sample (last is nan)
-                if last == last:
+                if not math.isnan(last):
                     found.append((first, last))
                 first = ts
             last = ts
         self.k, self.first, self.last = k, first, last
 
     def found(self) -> list[tuple[float, float]]:
-        seen = self.stretches + ([(self.first, self.last)] if self.last == self.last else [])
+        open_one = [] if math.isnan(self.last) else [(self.first, self.last)]
+        seen = self.stretches + open_one
         holes = gaps.holes(seen, self.runs, self.t0, self.t1, None, None)
         return [(h.start, h.end) for h in holes]
 
@@ -71,6 +71,16 @@ def stream(first: list[P], more: Callable[[float], Iterator[list[P]]]) -> Iterat
         yield from more(first[-1][0])
     except reader.Unavailable as exc:
         raise Truncated(f"{exc.reason}; the answer was cut short") from None
+
+
+def pair_stream(db: Path, t1: float, first: list[Pair]) -> Iterator[list[Pair]]:
+    """(ts, cpu) up to t1: `first`, then rows.stamped_batches() after it."""
+    return stream(first, functools.partial(rows.stamped_batches, db, None, t1=t1))
+
+
+def row_stream(db: Path, moded: bool, t1: float, first: list[Row]) -> Iterator[list[Row]]:
+    """Samples with their modes up to t1: `first`, then rows.batches() after it."""
+    return stream(first, functools.partial(rows.batches, db, moded, t1=t1))
 
 
 def samples_json(

@@ -4,7 +4,6 @@ Every data route goes one way: the window (`minutes`, `end`) parsed once -> one 
 snapshot -> facts and, where the answer is not cached, the window -> one rendered answer.
 """
 
-import functools
 import importlib.resources
 import itertools
 import json
@@ -360,8 +359,7 @@ def _pairs(db: Path, conn: sqlite3.Connection | None, sp: Span) -> Iterator[list
     """The window's (ts, cpu), the first batch read now on `conn` (before the status line)."""
     if conn is None:
         return iter(())
-    more = functools.partial(rows.stamped_batches, db, None, t1=sp.t1)
-    return api.stream(rows.stamped(conn, None, sp.t0, sp.t1), more)
+    return api.pair_stream(db, sp.t1, rows.stamped(conn, None, sp.t0, sp.t1))
 
 
 def _rows(
@@ -370,8 +368,7 @@ def _rows(
     """The window's samples with their modes, the first batch read now on `conn`."""
     if conn is None:
         return iter(())
-    more = functools.partial(rows.batches, db, moded, t1=sp.t1)
-    return api.stream(rows.batch(conn, moded, sp.t0, sp.t1), more)
+    return api.row_stream(db, moded, sp.t1, rows.batch(conn, moded, sp.t0, sp.t1))
 
 
 def _secure(response: bottle.BaseResponse) -> None:

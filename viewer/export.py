@@ -99,13 +99,12 @@ def body(settings: ExportSettings, sp: span.Span, progress: "Progress | None") -
         if progress:
             progress.plan(start.samples, 1)
         if settings.format == "json":
-            more = functools.partial(rows.stamped_batches, settings.db, None, t1=sp.t1)
-            pairs = _counted(api.stream(start.pairs, more), progress)
+            pairs = _counted(api.pair_stream(settings.db, sp.t1, start.pairs), progress)
             interval = facts.interval_at(f.runs, sp.t1)
             yield from api.samples_json(pairs, f.runs, sp.t0, sp.t1, interval)
         else:
-            later = functools.partial(rows.batches, settings.db, moded, t1=sp.t1)
-            yield from api.samples_csv(_counted(api.stream(start.first, later), progress))
+            batches = api.row_stream(settings.db, moded, sp.t1, start.first)
+            yield from api.samples_csv(_counted(batches, progress))
     if progress:
         progress.done()
 

@@ -2,6 +2,7 @@
 what changed, and whether a collector holds the database now."""
 
 import bisect
+import math
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -137,6 +138,14 @@ def stretches(runs: Sequence[Run], t0: float, t1: float) -> list[tuple[float, fl
     first = max(bisect.bisect_right(out, t0, key=lambda s: s[0]) - 1, 0)
     last = bisect.bisect_right(out, t1, key=lambda s: s[0])
     return out[first:last]
+
+
+def stretch_limits(runs: Sequence[Run], t0: float, t1: float) -> tuple[list[float], list[float]]:
+    """For one walk over stamps in (t0, t1], oldest first: where each stretch of equal
+    interval after the first starts (then inf), and each stretch's gap limit. Step k on while
+    ts >= starts[k]; limits[k] is then the limit of the step that ends at ts."""
+    parts = stretches(runs, t0, t1)
+    return [start for start, _ in parts[1:]] + [math.inf], [gap_limit(iv) for _, iv in parts]
 
 
 def status(facts: Facts | None, now: float, reason: str = "", state: State = "error") -> Status:
